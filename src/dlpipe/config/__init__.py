@@ -1,0 +1,1 @@
+"""Typed, validated configuration of a dlpipe model family."""

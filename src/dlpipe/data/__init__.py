@@ -1,0 +1,1 @@
+"""Data stage: datasets loaded through tensorflow-datasets, split and fed through tf.data."""

@@ -1,0 +1,1 @@
+"""Evaluation stage: test metrics, per-class report, confusion matrix and training curves."""

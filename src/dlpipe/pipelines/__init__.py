@@ -1,0 +1,1 @@
+"""Stage pipelines (data, augmentation, tuning, training, evaluation) and their composition."""

@@ -1,0 +1,2 @@
+"""The augmentation stage."""
+from dlpipe.pipelines.augmentation import pipeline  # noqa: F401

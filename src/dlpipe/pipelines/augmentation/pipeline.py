@@ -1,0 +1,30 @@
+"""The augmentation stage pipeline."""
+
+from kedro.pipeline import Pipeline, node
+
+from dlpipe.pipelines.augmentation.nodes import prepare_augmentation, render_augmentation_samples
+
+
+def create_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                prepare_augmentation,
+                inputs=["params:augmentation", "dataset_info"],
+                outputs="augmentation_spec",
+                name="prepare_augmentation",
+            ),
+            node(
+                render_augmentation_samples,
+                inputs=[
+                    "dataset_splits",
+                    "dataset_info",
+                    "augmentation_spec",
+                    "params:augmentation",
+                    "params:seed",
+                ],
+                outputs="augmentation_samples",
+                name="render_augmentation_samples",
+            ),
+        ]
+    )

@@ -1,0 +1,2 @@
+"""The data stage."""
+from dlpipe.pipelines.data import pipeline  # noqa: F401

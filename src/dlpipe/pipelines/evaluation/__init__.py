@@ -1,0 +1,2 @@
+"""The evaluation stage."""
+from dlpipe.pipelines.evaluation import pipeline  # noqa: F401

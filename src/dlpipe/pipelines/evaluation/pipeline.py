@@ -1,0 +1,25 @@
+"""The evaluation stage pipeline."""
+
+from kedro.pipeline import Pipeline, node
+
+from dlpipe.pipelines.evaluation.nodes import evaluate_model, export_model, plot_training_history
+
+
+def create_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                evaluate_model,
+                inputs=["trained_model", "dataset_splits", "dataset_info", "params:config"],
+                outputs=["test_metrics", "classification_report", "confusion_matrix_plot"],
+                name="evaluate_model",
+            ),
+            node(
+                plot_training_history,
+                inputs="training_history",
+                outputs="training_curves_plot",
+                name="plot_training_history",
+            ),
+            node(export_model, inputs="trained_model", outputs="mlflow_model", name="export_model"),
+        ]
+    )

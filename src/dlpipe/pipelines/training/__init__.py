@@ -1,0 +1,2 @@
+"""The training stage."""
+from dlpipe.pipelines.training import pipeline  # noqa: F401

@@ -1,0 +1,53 @@
+"""Nodes of the training stage."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import keras
+import mlflow
+import numpy as np
+
+from dlpipe.config.schema import parse_family, with_overrides
+from dlpipe.training.callbacks import build_training_callbacks
+from dlpipe.training.fit import fit_model
+
+logger = logging.getLogger(__name__)
+
+
+def train_model(
+    dataset_splits: dict[str, np.ndarray],
+    dataset_info: dict[str, Any],
+    augmentation_spec: list[dict],
+    best_params: dict[str, Any],
+    config: dict[str, Any],
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Train the family's model with the tuned parameters applied on top of the configured ones.
+
+    Early stopping restores the best epoch's weights; a backup lets an interrupted run resume.
+
+    Returns:
+        The trained model and its per-epoch history.
+    """
+    family = config["model"]["family"]
+    merged = with_overrides(config, best_params)
+    merged["augmentation"] = {**merged.get("augmentation", {}), "ops": augmentation_spec}
+    family_config = parse_family(family, merged)
+    if best_params:
+        logger.info("Training with tuned parameters: %s", best_params)
+    keras.backend.clear_session()
+    active = mlflow.active_run()
+    if active is not None:
+        mlflow.log_params({f"final.{key}": value for key, value in best_params.items()})
+    callbacks = build_training_callbacks(
+        family_config.training, mlflow_run_id=active.info.run_id if active else None
+    )
+    model, history = fit_model(
+        family_config,
+        dataset_splits,
+        dataset_info,
+        epochs=family_config.training.epochs,
+        callbacks=callbacks,
+    )
+    return model, history

@@ -1,0 +1,2 @@
+"""The tuning stage."""
+from dlpipe.pipelines.tuning import pipeline  # noqa: F401

@@ -1,0 +1,1 @@
+"""Training stage: distribution strategy, callbacks and the one shared fit function."""

@@ -1,0 +1,1 @@
+"""Tuning stage: Optuna studies whose objective reuses the shared fit function."""
