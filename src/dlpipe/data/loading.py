@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ logger = logging.getLogger(__name__)
 
 LOCAL_DATASETS = {"fashion_mnist_local"}
 # Stock TFDS builders download from Google Cloud Storage or the dataset's home: without network
-# tfds.load stalls for minutes before failing, so dlpipe checks reachability first.
-DOWNLOAD_PROBE = ("storage.googleapis.com", 443)
+# tfds.load stalls for minutes before failing, so dlpipe checks reachability first. An HTTPS
+# request, not a bare TCP connect: some sandboxes accept any TCP connection and answer nothing.
+DOWNLOAD_PROBE = "https://storage.googleapis.com/"
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -25,9 +27,11 @@ class DatasetUnavailableError(RuntimeError):
 
 def _network_reachable(timeout_s: float) -> bool:
     try:
-        with socket.create_connection(DOWNLOAD_PROBE, timeout=timeout_s):
+        with urllib.request.urlopen(DOWNLOAD_PROBE, timeout=timeout_s):
             return True
-    except OSError:
+    except urllib.error.HTTPError:
+        return True  # the server answered, even if with an error status
+    except (urllib.error.URLError, OSError, ValueError):
         return False
 
 
@@ -70,7 +74,7 @@ def get_builder(config: DatasetConfig):
     elif not _network_reachable(config.network_timeout_s):
         raise DatasetUnavailableError(
             f"Dataset '{config.name}' is not prepared in {data_dir} and this machine cannot reach "
-            f"the download server ({DOWNLOAD_PROBE[0]}, waited {config.network_timeout_s:g} s). "
+            f"the download server ({DOWNLOAD_PROBE}, waited {config.network_timeout_s:g} s). "
             "Run once on a machine that is online (the files are then kept in dataset.data_dir), "
             "copy a prepared TFDS data directory into dataset.data_dir, or use the offline "
             "dataset `dataset.name: fashion_mnist_local`."

@@ -1,0 +1,56 @@
+# dlpipe: every target installs what it needs first, so each one works on a fresh machine.
+# `make run` trains the default cnn pipeline; `make test` runs the test suite.
+
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+export KEDRO_DISABLE_TELEMETRY := true
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: help install dataset run smoke test test-all lint viz mlflow-ui clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed  ## create .venv and install dlpipe with its pinned stack
+
+dataset:  ## install the offline Fashion-MNIST files (Debian/Ubuntu package dataset-fashion-mnist)
+	@if [ -f $(FMNIST) ] || [ -n "$$DLPIPE_FASHION_MNIST_DIR" ]; then echo "Fashion-MNIST files present"; \
+	elif command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "No apt-get: put the four Fashion-MNIST IDX .gz files in data/01_raw/fashion-mnist/"; fi
+
+run: install dataset  ## the main job: kedro run --pipelines=cnn
+	$(BIN)/kedro run --pipelines=cnn
+
+smoke: install dataset  ## both pipelines on a few hundred examples (--env=smoke)
+	$(BIN)/kedro run --pipelines=cnn --env=smoke
+	$(BIN)/kedro run --pipelines=mlp --env=smoke
+
+test: install dataset  ## the test suite (fast tests; slow ones are marked and skipped)
+	$(BIN)/pytest -m "not slow"
+
+test-all: install dataset  ## every test, the slow ones too
+	$(BIN)/pytest
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+viz: install  ## build the kedro-viz site of all pipelines into build/
+	$(BIN)/kedro viz build
+
+mlflow-ui: install  ## MLflow UI on http://127.0.0.1:5000 (loopback only)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+
+clean:  ## remove generated runs, models and reports (keeps the prepared dataset)
+	rm -rf mlflow.db mlruns build data/02_intermediate/* data/06_models/* data/08_reporting/*
+	touch data/02_intermediate/.gitkeep data/06_models/.gitkeep data/08_reporting/.gitkeep

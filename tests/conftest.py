@@ -1,0 +1,77 @@
+"""Shared fixtures: the real project config (shrunk) and a small slice of the real dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from kedro.config import OmegaConfigLoader  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The tests read the same prepared TFDS data as `kedro run` (built once from the IDX files).
+DATA_DIR = Path(os.environ.get("DLPIPE_TEST_TFDS_DIR", PROJECT_ROOT / "data" / "01_raw" / "tfds"))
+
+
+def load_project_params(env: str = "smoke") -> dict[str, Any]:
+    """The project's parameters as `kedro run --env=<env>` sees them."""
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"),
+        base_env="base",
+        default_run_env=env,
+        merge_strategy={"parameters": "soft"},
+    )
+    return loader["parameters"]
+
+
+@pytest.fixture(scope="session")
+def smoke_params() -> dict[str, Any]:
+    return load_project_params("smoke")
+
+
+@pytest.fixture
+def cnn_params(smoke_params, tmp_path) -> dict[str, Any]:
+    """The real smoke-mode cnn parameters, with every output path under tmp_path."""
+    return _isolated(smoke_params["cnn"], tmp_path)
+
+
+@pytest.fixture
+def mlp_params(smoke_params, tmp_path) -> dict[str, Any]:
+    return _isolated(smoke_params["mlp"], tmp_path)
+
+
+def _isolated(params: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    import copy
+
+    params = copy.deepcopy(params)
+    params["dataset"]["data_dir"] = str(DATA_DIR)
+    params["training"]["checkpoint_dir"] = str(tmp_path / "checkpoints")
+    params["training"]["backup_dir"] = str(tmp_path / "backup")
+    params["training"]["verbose"] = 0
+    params["tuning"]["storage_path"] = str(tmp_path / "study.db")
+    return params
+
+
+@pytest.fixture(scope="session")
+def fashion_splits(smoke_params):
+    """A seeded 400/40/200 slice of real Fashion-MNIST and its description."""
+    from dlpipe.config.schema import DatasetConfig
+    from dlpipe.data.loading import load_splits
+
+    config = DatasetConfig.model_validate(
+        {**smoke_params["cnn"]["dataset"], "data_dir": str(DATA_DIR)}
+    )
+    return load_splits(config, seed=42)
+
+
+@pytest.fixture
+def tiny_splits(fashion_splits):
+    """Only a few batches of the real data, for one-step tests."""
+    splits, info = fashion_splits
+    small = {key: np.asarray(value[:128]) for key, value in splits.items()}
+    return small, info

@@ -1,0 +1,101 @@
+"""The data stage: real Fashion-MNIST through TFDS, seeded splits, clear errors when data is missing."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import numpy as np
+import pytest
+
+from dlpipe.config.schema import DatasetConfig
+from dlpipe.data import loading
+from dlpipe.data.builders.fashion_mnist_local import read_idx
+from dlpipe.data.input_pipeline import make_dataset
+from dlpipe.data.loading import DatasetUnavailableError, load_splits
+
+
+def test_splits_have_the_configured_sizes_and_real_content(fashion_splits):
+    splits, info = fashion_splits
+    assert info["num_classes"] == 10
+    assert info["class_names"][0] == "T-shirt/top"
+    assert info["input_shape"] == [28, 28, 1]
+    assert splits["x_train"].shape == (400, 28, 28, 1)
+    assert splits["x_val"].shape == (40, 28, 28, 1)
+    assert splits["x_test"].shape == (200, 28, 28, 1)
+    assert splits["x_train"].dtype == np.uint8
+    # Real images: not blank, and several classes in a small slice.
+    assert splits["x_train"].mean() > 20
+    assert len(np.unique(splits["y_train"])) == 10
+
+
+def test_splits_are_seeded_and_disjoint(smoke_params):
+    from tests.conftest import DATA_DIR
+
+    config = DatasetConfig.model_validate({**smoke_params["cnn"]["dataset"], "data_dir": str(DATA_DIR)})
+    first, _ = load_splits(config, seed=7)
+    again, _ = load_splits(config, seed=7)
+    other, _ = load_splits(config, seed=8)
+    np.testing.assert_array_equal(first["x_train"], again["x_train"])
+    assert not np.array_equal(first["x_train"], other["x_train"])
+    train_rows = {row.tobytes() for row in first["x_train"]}
+    assert not any(row.tobytes() in train_rows for row in first["x_val"])
+
+
+def test_missing_local_files_fail_fast_naming_dataset_and_places(tmp_path, monkeypatch):
+    monkeypatch.delenv("DLPIPE_FASHION_MNIST_DIR", raising=False)
+    empty = tmp_path / "nowhere"
+    config = DatasetConfig(
+        name="fashion_mnist_local", data_dir=str(tmp_path / "tfds"), source_dirs=[str(empty)]
+    )
+    started = time.monotonic()
+    with pytest.raises(DatasetUnavailableError) as raised:
+        load_splits(config, seed=0)
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert "fashion_mnist_local" in message
+    assert str(empty) in message
+    assert "apt-get install -y dataset-fashion-mnist" in message
+
+
+def test_stock_dataset_without_network_fails_within_seconds(tmp_path, monkeypatch):
+    # A host that can never resolve stands in for a machine without network.
+    monkeypatch.setattr(loading, "DOWNLOAD_PROBE", "https://download.invalid/")
+    config = DatasetConfig(name="mnist", data_dir=str(tmp_path / "tfds"), network_timeout_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(DatasetUnavailableError, match=r"'mnist' is not prepared in .*tfds"):
+        load_splits(config, seed=0)
+    assert time.monotonic() - started < 15
+
+
+def test_unknown_dataset_name_is_rejected(tmp_path):
+    config = DatasetConfig(name="fashon_mnist", data_dir=str(tmp_path))
+    with pytest.raises(DatasetUnavailableError, match="dataset.name: 'fashon_mnist'"):
+        load_splits(config, seed=0)
+
+
+def test_truncated_idx_file_is_reported(tmp_path):
+    good = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in good.shape)
+    path = tmp_path / "images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + good.tobytes())
+    np.testing.assert_array_equal(read_idx(path), good)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + good.tobytes()[:-5])
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(path)
+
+
+def test_input_pipeline_scales_batches_and_one_hot_encodes(tiny_splits):
+    splits, info = tiny_splits
+    common = dict(batch_size=32, num_classes=10, training=True, seed=1)
+    sparse = make_dataset(splits["x_train"], splits["y_train"], loss="sparse_categorical_crossentropy", **common)
+    images, labels = next(iter(sparse))
+    assert images.shape == (32, 28, 28, 1) and images.dtype.name == "float32"
+    assert 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
+    assert labels.shape == (32,)
+    dense = make_dataset(splits["x_train"], splits["y_train"], loss="categorical_crossentropy", **common)
+    _, one_hot = next(iter(dense))
+    assert one_hot.shape == (32, 10)
+    np.testing.assert_allclose(one_hot.numpy().sum(axis=1), 1.0)

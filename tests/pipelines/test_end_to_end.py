@@ -1,0 +1,120 @@
+"""`kedro run --env=smoke` end to end, in a scratch copy of the project, checked in MLflow and Optuna."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+
+from tests.conftest import DATA_DIR, PROJECT_ROOT
+
+KEDRO = [sys.executable, "-m", "kedro"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the project's config in a scratch folder; the prepared TFDS data is shared."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    shutil.copy(PROJECT_ROOT / ".telemetry", root)
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    (root / "data" / "01_raw").mkdir(parents=True)
+    (root / "data" / "01_raw" / "tfds").symlink_to(DATA_DIR, target_is_directory=True)
+    return root
+
+
+def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(
+        [*KEDRO, *args], cwd=project, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def mlflow_client(project: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+
+
+def runs_of(client: mlflow.MlflowClient, pipeline: str):
+    experiment = client.get_experiment_by_name("dlpipe")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.run_name == pipeline]
+    return parents, runs
+
+
+def study_trials(project: Path, name: str) -> list[optuna.trial.FrozenTrial]:
+    storage = f"sqlite:///{project / 'data' / '06_models' / 'optuna' / f'{name}.db'}"
+    return optuna.load_study(study_name=name, storage=storage).trials
+
+
+def test_bad_parameter_fails_before_any_node_and_leaves_no_run(project):
+    result = kedro(
+        project, "run", "--pipelines=cnn", "--env=smoke",
+        "--params", "cnn.training.optimizer.learning_rate=-0.5",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "cnn.training.optimizer.learning_rate" in output and "-0.5" in output
+    assert "Running node" not in output
+    if (project / "mlflow.db").exists():
+        _, runs = runs_of(mlflow_client(project), "cnn")
+        assert runs == []
+
+
+def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
+    result = kedro(project, "run", "--pipelines=cnn", "--env=smoke")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+    client = mlflow_client(project)
+    parents, runs = runs_of(client, "cnn")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert any("test_accuracy" in key for key in parent.data.metrics)
+    assert parent.data.params["cnn.training.optimizer.name"] == "adam"  # every parameter is logged
+    history = client.get_metric_history(parent.info.run_id, "val_accuracy")
+    assert len(history) == 2  # the final training's per-epoch metrics
+
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(trials) >= 2
+    for trial in trials:
+        assert trial.info.status in {"FINISHED", "KILLED", "FAILED"}
+        assert trial.data.tags["optuna.state"] in {"COMPLETE", "PRUNED", "FAIL"}
+        assert trial.data.params  # the sampled parameters
+        assert client.get_metric_history(trial.info.run_id, "val_accuracy")
+
+    models = client.search_logged_models(experiment_ids=[parent.info.experiment_id])
+    assert any(model.source_run_id == parent.info.run_id for model in models)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluation")}
+    assert {"evaluation/confusion_matrix.png", "evaluation/training_curves.png"} <= artifacts
+    assert client.list_artifacts(parent.info.run_id, "augmentation")
+    assert (project / "data" / "06_models" / "cnn" / "model.keras").is_dir()  # versioned
+
+    assert len(study_trials(project, "cnn_smoke")) == 2
+    again = kedro(project, "run", "--pipelines=cnn", "--env=smoke")
+    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+    assert len(study_trials(project, "cnn_smoke")) == 4
+
+
+def test_mlp_smoke_run_completes(project):
+    result = kedro(project, "run", "--pipeline=mlp", "--env=smoke")  # the older flag still works
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    parents, _ = runs_of(mlflow_client(project), "mlp")
+    assert len(parents) == 1
+    assert any("test_accuracy" in key for key in parents[0].data.metrics)
+    assert len(study_trials(project, "mlp_smoke")) == 2
+
+
+def test_viz_build_renders_both_pipelines(project):
+    result = kedro(project, "viz", "build")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    pipelines = project / "build" / "api" / "pipelines"
+    assert (pipelines / "cnn").is_file() and (pipelines / "mlp").is_file()
+    assert "cnn.train_model" in (pipelines / "cnn").read_text()

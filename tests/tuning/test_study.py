@@ -1,0 +1,99 @@
+"""Tuning: the objective reuses fit_model; studies continue; failures don't stop the study."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from dlpipe.config.schema import PrunerConfig, SamplerConfig, SearchParameter, parse_family
+from dlpipe.pipelines.tuning.nodes import plot_tuning_results, tune_hyperparameters
+from dlpipe.tuning import study as study_module
+from dlpipe.tuning.search_space import create_pruner, create_sampler, suggest
+
+
+def test_suggest_respects_types_ranges_and_log_scale():
+    space = [
+        SearchParameter(path="model.dense.units", type="int", low=16, high=64, step=16),
+        SearchParameter(path="training.optimizer.learning_rate", type="float", low=1e-4, high=1e-2, log=True),
+        SearchParameter(path="model.dense.activation", type="categorical", choices=["relu", "tanh"]),
+    ]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        values = suggest(trial, space)
+        assert values["model.dense.units"] in {16, 32, 48, 64}
+        assert 1e-4 <= values["training.optimizer.learning_rate"] <= 1e-2
+        assert values["model.dense.activation"] in {"relu", "tanh"}
+        study.tell(trial, 0.0)
+    distribution = study.trials[0].distributions["training.optimizer.learning_rate"]
+    assert distribution.log
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "qmc"])
+def test_every_sampler_is_available(name):
+    assert isinstance(create_sampler(SamplerConfig(name=name)), optuna.samplers.BaseSampler)
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("median", optuna.pruners.MedianPruner),
+        ("hyperband", optuna.pruners.HyperbandPruner),
+        ("successive_halving", optuna.pruners.SuccessiveHalvingPruner),
+        ("none", optuna.pruners.NopPruner),
+    ],
+)
+def test_every_pruner_is_available(name, kind):
+    assert isinstance(create_pruner(PrunerConfig(name=name), max_epochs=3), kind)
+
+
+def test_tuning_runs_trials_and_a_rerun_continues_the_study(cnn_params, fashion_splits):
+    splits, info = fashion_splits
+    best, trials = tune_hyperparameters(splits, info, [], cnn_params)
+    assert len(trials) == 2
+    assert set(best) == {entry["path"] for entry in cnn_params["tuning"]["search_space"]}
+    best_again, trials_again = tune_hyperparameters(splits, info, [], cnn_params)
+    assert len(trials_again) == 4  # same study, two more trials
+    assert list(trials_again["number"]) == [0, 1, 2, 3]
+    history, importance = plot_tuning_results(trials_again, cnn_params)
+    assert history.axes and importance.axes
+
+
+def test_interrupted_run_is_finished_not_restarted(cnn_params, fashion_splits):
+    """A trial left RUNNING by a killed process is marked FAIL and the run tops up to its target."""
+    splits, info = fashion_splits
+    config = parse_family("cnn", cnn_params)
+    study = study_module.open_study(config)
+    study.set_user_attr(study_module.TARGET_ATTR, 2)
+    study.set_user_attr(study_module.OPEN_ATTR, True)
+    study.ask()  # the trial the killed process was running
+    finished = study_module.run_study("cnn", config, splits, info)
+    states = [t.state for t in finished.trials]
+    assert states[0] == TrialState.FAIL
+    assert finished.trials[0].user_attrs[study_module.STALE_ATTR] is True
+    assert len([s for s in states if s.is_finished()]) == 3  # the stale one + 2 counted trials
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(cnn_params, fashion_splits, monkeypatch):
+    splits, info = fashion_splits
+    real_fit = study_module.fit_model
+
+    def fit_that_diverges_for_wide_heads(config, *args, **kwargs):
+        if config.model.dense.units == 64:
+            raise FloatingPointError("loss became NaN at epoch 1, batch 3")
+        return real_fit(config, *args, **kwargs)
+
+    monkeypatch.setattr(study_module, "fit_model", fit_that_diverges_for_wide_heads)
+    cnn_params["tuning"]["n_trials"] = 4
+    cnn_params["tuning"]["sampler"] = {"name": "random", "seed": 1}
+    cnn_params["tuning"]["search_space"] = [
+        {"path": "model.dense.units", "type": "categorical", "choices": [64, 16]}
+    ]
+    study = study_module.run_study("cnn", parse_family("cnn", cnn_params), splits, info)
+    states = {t.number: (t.params["model.dense.units"], t.state) for t in study.trials}
+    assert len(states) == 4
+    assert {units for units, _ in states.values()} == {64, 16}
+    for units, state in states.values():
+        assert state == (TrialState.FAIL if units == 64 else TrialState.COMPLETE)
+    assert study.best_trial.params["model.dense.units"] == 16
