@@ -63,9 +63,7 @@ def fashion_splits(smoke_params):
     from dlpipe.config.schema import DatasetConfig
     from dlpipe.data.loading import load_splits
 
-    config = DatasetConfig.model_validate(
-        {**smoke_params["cnn"]["dataset"], "data_dir": str(DATA_DIR)}
-    )
+    config = DatasetConfig.model_validate({**smoke_params["cnn"]["dataset"], "data_dir": str(DATA_DIR)})
     return load_splits(config, seed=42)
 
 

@@ -6,7 +6,13 @@ import copy
 
 import pytest
 
-from dlpipe.config.schema import ConfigError, get_path, parse_family, validate_parameters, with_overrides
+from dlpipe.config.schema import (
+    ConfigError,
+    get_path,
+    parse_family,
+    validate_parameters,
+    with_overrides,
+)
 from tests.conftest import load_project_params
 
 
@@ -24,9 +30,17 @@ BAD_VALUES = {
         "cnn.training.optimizer.learning_rate",
         "-0.01",
     ),
-    "unknown activation": ({"model.dense.activation": "relux"}, "cnn.model.dense.activation", "relux"),
+    "unknown activation": (
+        {"model.dense.activation": "relux"},
+        "cnn.model.dense.activation",
+        "relux",
+    ),
     "dropout 1.5": ({"model.conv.dropout": 1.5}, "cnn.model.conv.dropout", "1.5"),
-    "unknown optimizer": ({"training.optimizer.name": "adamm"}, "cnn.training.optimizer.name", "adamm"),
+    "unknown optimizer": (
+        {"training.optimizer.name": "adamm"},
+        "cnn.training.optimizer.name",
+        "adamm",
+    ),
     "misspelled key": ({"training.epohcs": 3}, "cnn.training.epohcs", "unknown key"),
     "unknown strategy": ({"training.strategy": "tpu"}, "cnn.training.strategy", "tpu"),
     "zero batch size": ({"training.batch_size": 0}, "cnn.training.batch_size", "0"),
@@ -46,18 +60,14 @@ def test_bad_value_is_rejected_with_key_path(case):
 
 def test_search_space_low_above_high_is_rejected():
     params = copy.deepcopy(load_project_params("base")["cnn"])
-    params["tuning"]["search_space"] = [
-        {"path": "model.dense.units", "type": "int", "low": 256, "high": 64}
-    ]
+    params["tuning"]["search_space"] = [{"path": "model.dense.units", "type": "int", "low": 256, "high": 64}]
     with pytest.raises(ConfigError, match=r"cnn\.tuning\.search_space\.0.*low \(256.*high \(64"):
         parse_family("cnn", params)
 
 
 def test_search_space_path_must_exist():
     params = copy.deepcopy(load_project_params("base")["cnn"])
-    params["tuning"]["search_space"] = [
-        {"path": "model.dense.unitz", "type": "int", "low": 1, "high": 2}
-    ]
+    params["tuning"]["search_space"] = [{"path": "model.dense.unitz", "type": "int", "low": 1, "high": 2}]
     with pytest.raises(ConfigError, match="model.dense.unitz"):
         parse_family("cnn", params)
 

@@ -10,9 +10,7 @@ import numpy as np
 from dlpipe.config.schema import AugmentationConfig
 
 
-def build_augmenter(
-    ops: list[dict[str, Any]], input_shape: list[int], seed: int
-) -> keras.Sequential | None:
+def build_augmenter(ops: list[dict[str, Any]], input_shape: list[int], seed: int) -> keras.Sequential | None:
     """Return a Sequential of augmentation layers for ``ops`` (None when the list is empty).
 
     Images are expected in [0, 1]. Each layer gets its own seed derived from ``seed``, so the same
@@ -29,20 +27,30 @@ def build_augmenter(
             case "rotation":
                 layers.append(keras.layers.RandomRotation(op.factor, fill_mode="constant", seed=layer_seed))
             case "zoom":
-                layers.append(keras.layers.RandomZoom((-op.factor, op.factor), fill_mode="constant", seed=layer_seed))
+                layers.append(
+                    keras.layers.RandomZoom((-op.factor, op.factor), fill_mode="constant", seed=layer_seed)
+                )
             case "flip":
                 layers.append(keras.layers.RandomFlip(op.mode, seed=layer_seed))
             case "crop":
                 layers.append(keras.layers.ZeroPadding2D(op.padding))
                 layers.append(keras.layers.RandomCrop(height, width, seed=layer_seed))
             case "shear":
-                layers.append(keras.layers.RandomShear(op.factor, op.factor, fill_mode="constant", seed=layer_seed))
+                layers.append(
+                    keras.layers.RandomShear(op.factor, op.factor, fill_mode="constant", seed=layer_seed)
+                )
             case "translation":
-                layers.append(keras.layers.RandomTranslation(op.factor, op.factor, fill_mode="constant", seed=layer_seed))
+                layers.append(
+                    keras.layers.RandomTranslation(
+                        op.factor, op.factor, fill_mode="constant", seed=layer_seed
+                    )
+                )
             case "noise":
                 layers.append(keras.layers.GaussianNoise(op.stddev, seed=layer_seed))
             case "brightness":
-                layers.append(keras.layers.RandomBrightness(op.factor, value_range=(0.0, 1.0), seed=layer_seed))
+                layers.append(
+                    keras.layers.RandomBrightness(op.factor, value_range=(0.0, 1.0), seed=layer_seed)
+                )
             case "contrast":
                 layers.append(keras.layers.RandomContrast(op.factor, value_range=(0.0, 1.0), seed=layer_seed))
     return keras.Sequential(layers, name="augmentation")

@@ -90,10 +90,12 @@ def test_truncated_idx_file_is_reported(tmp_path):
 def test_input_pipeline_scales_batches_and_one_hot_encodes(tiny_splits):
     splits, info = tiny_splits
     common = dict(batch_size=32, num_classes=10, training=True, seed=1)
-    sparse = make_dataset(splits["x_train"], splits["y_train"], loss="sparse_categorical_crossentropy", **common)
+    sparse = make_dataset(
+        splits["x_train"], splits["y_train"], loss="sparse_categorical_crossentropy", **common
+    )
     images, labels = next(iter(sparse))
     assert images.shape == (32, 28, 28, 1) and images.dtype.name == "float32"
-    assert 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
+    assert float(images.numpy().min()) >= 0.0 and float(images.numpy().max()) <= 1.0
     assert labels.shape == (32,)
     dense = make_dataset(splits["x_train"], splits["y_train"], loss="categorical_crossentropy", **common)
     _, one_hot = next(iter(dense))

@@ -30,7 +30,9 @@ def test_cnn_has_the_configured_blocks_and_head():
 def test_cnn_geometry_follows_padding_and_stride():
     same = build_model([28, 28, 1], 10, _cnn(num_blocks=1, convs_per_block=1, pooling="none"))
     valid = build_model(
-        [28, 28, 1], 10, _cnn(num_blocks=1, convs_per_block=1, pooling="none", padding="valid", stride=2)
+        [28, 28, 1],
+        10,
+        _cnn(num_blocks=1, convs_per_block=1, pooling="none", padding="valid", stride=2),
     )
     assert same.get_layer("block1_conv1").output.shape[1:3] == (28, 28)
     assert valid.get_layer("block1_conv1").output.shape[1:3] == (13, 13)  # floor((28-3)/2)+1

@@ -33,9 +33,7 @@ def project(tmp_path_factory) -> Path:
 def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [*KEDRO, *args], cwd=project, env=env, capture_output=True, text=True, timeout=900
-    )
+    return subprocess.run([*KEDRO, *args], cwd=project, env=env, capture_output=True, text=True, timeout=900)
 
 
 def mlflow_client(project: Path) -> mlflow.MlflowClient:
@@ -56,8 +54,12 @@ def study_trials(project: Path, name: str) -> list[optuna.trial.FrozenTrial]:
 
 def test_bad_parameter_fails_before_any_node_and_leaves_no_run(project):
     result = kedro(
-        project, "run", "--pipelines=cnn", "--env=smoke",
-        "--params", "cnn.training.optimizer.learning_rate=-0.5",
+        project,
+        "run",
+        "--pipelines=cnn",
+        "--env=smoke",
+        "--params",
+        "cnn.training.optimizer.learning_rate=-0.5",
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0

@@ -46,7 +46,11 @@ def test_training_callbacks_cover_the_essentials(cnn_params):
         keras.callbacks.BackupAndRestore,
         keras.callbacks.TerminateOnNaN,
     } <= kinds
-    early = next(cb for cb in build_training_callbacks(config.training) if isinstance(cb, keras.callbacks.EarlyStopping))
+    early = next(
+        cb
+        for cb in build_training_callbacks(config.training)
+        if isinstance(cb, keras.callbacks.EarlyStopping)
+    )
     assert early.restore_best_weights
 
 
@@ -58,4 +62,10 @@ def test_nan_loss_stops_training_with_an_error(cnn_params, tiny_splits):
     cnn_params["model"]["conv"]["batch_norm"] = False
     config = parse_family("cnn", cnn_params)
     with pytest.raises(RuntimeError, match="NaN|nan|inf"):
-        fit_model(config, broken, info, epochs=30, callbacks=[keras.callbacks.TerminateOnNaN(raise_error=True)])
+        fit_model(
+            config,
+            broken,
+            info,
+            epochs=30,
+            callbacks=[keras.callbacks.TerminateOnNaN(raise_error=True)],
+        )

@@ -120,15 +120,7 @@ class ContrastOp(Strict):
 
 
 AugmentationOp = Annotated[
-    RotationOp
-    | ZoomOp
-    | FlipOp
-    | CropOp
-    | ShearOp
-    | TranslationOp
-    | NoiseOp
-    | BrightnessOp
-    | ContrastOp,
+    RotationOp | ZoomOp | FlipOp | CropOp | ShearOp | TranslationOp | NoiseOp | BrightnessOp | ContrastOp,
     Field(discriminator="op"),
 ]
 
@@ -151,8 +143,9 @@ class ConvConfig(Strict):
     padding: Literal["same", "valid"] = "same"
     pooling: Literal["max", "average", "none"] = "max"
     pool_size: PositiveInt = 2
+    pool_every: PositiveInt = 1  # pool after every N-th block and after the last one
     batch_norm: bool = True
-    dropout: UnitFraction = 0.0
+    dropout: UnitFraction = 0.0  # after each pooling (after each block when pooling is "none")
     activation: Literal[ACTIVATIONS] = "relu"  # type: ignore[valid-type]
 
 
@@ -188,6 +181,15 @@ class OptimizerConfig(Strict):
     nesterov: bool = False  # SGD only
 
 
+class LearningRateScheduleConfig(Strict):
+    name: Literal["constant", "cosine", "exponential", "reduce_on_plateau"] = "constant"
+    alpha: UnitFraction = 0.0  # cosine: the final learning rate as a fraction of the initial one
+    decay_rate: float = Field(0.9, gt=0.0, le=1.0)  # exponential: factor per epoch
+    factor: float = Field(0.5, gt=0.0, lt=1.0)  # reduce_on_plateau: factor per plateau
+    patience: Annotated[int, Field(ge=0)] = 2  # reduce_on_plateau: epochs without improvement
+    min_learning_rate: float = Field(0.0, ge=0.0)  # reduce_on_plateau: the floor
+
+
 class EarlyStoppingConfig(Strict):
     monitor: str = "val_accuracy"
     patience: Annotated[int, Field(ge=0)] = 3
@@ -198,6 +200,7 @@ class TrainingConfig(Strict):
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 128  # global batch, split across replicas
     optimizer: OptimizerConfig = OptimizerConfig()
+    lr_schedule: LearningRateScheduleConfig = LearningRateScheduleConfig()
     loss: Literal[LOSSES] = "sparse_categorical_crossentropy"  # type: ignore[valid-type]
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     strategy: Literal[STRATEGIES] = "auto"  # type: ignore[valid-type]
@@ -368,9 +371,7 @@ def _check_search_space_endpoints(family: str, config: FamilyConfig) -> None:
             candidates = [cast(entry.low), cast(entry.high)]
         for value in candidates:
             if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(
-                    f"{family}.tuning.search_space.{index}: '{entry.path}' range holds {value}"
-                )
+                raise ConfigError(f"{family}.tuning.search_space.{index}: '{entry.path}' range holds {value}")
             try:
                 FamilyConfig.model_validate(with_overrides(base, {entry.path: value}))
             except ValidationError as err:
@@ -385,7 +386,5 @@ def validate_parameters(params: dict[str, Any]) -> dict[str, FamilyConfig]:
     """Validate every top-level parameter group; each must be a known model family."""
     unknown = sorted(set(params) - set(FAMILIES))
     if unknown:
-        raise ConfigError(
-            f"Unknown top-level parameter group(s) {unknown}: expected one of {list(FAMILIES)}"
-        )
+        raise ConfigError(f"Unknown top-level parameter group(s) {unknown}: expected one of {list(FAMILIES)}")
     return {family: parse_family(family, params[family]) for family in params}

@@ -37,9 +37,7 @@ def make_dataset(
 
     dataset = dataset.map(scale, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if training:
-        dataset = dataset.shuffle(
-            min(shuffle_buffer, len(images)), seed=seed, reshuffle_each_iteration=True
-        )
+        dataset = dataset.shuffle(min(shuffle_buffer, len(images)), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if training and augmenter is not None:
         dataset = dataset.map(

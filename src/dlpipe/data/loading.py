@@ -22,7 +22,7 @@ DOWNLOAD_PROBE = "https://storage.googleapis.com/"
 
 
 class DatasetUnavailableError(RuntimeError):
-    """The dataset cannot be loaded on this machine; the message says where dlpipe looked and how to fix it."""
+    """The dataset cannot be loaded here; the message says where dlpipe looked and how to fix it."""
 
 
 def _network_reachable(timeout_s: float) -> bool:
@@ -88,9 +88,7 @@ def _read_split(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
     import tensorflow_datasets as tfds
 
     try:
-        images, labels = tfds.as_numpy(
-            builder.as_dataset(split=split, as_supervised=True, batch_size=-1)
-        )
+        images, labels = tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True, batch_size=-1))
     except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
         shards = sorted(str(p) for p in Path(builder.data_dir).glob(f"*{split}.*"))
         raise DatasetUnavailableError(
@@ -148,7 +146,11 @@ def load_splits(config: DatasetConfig, seed: int) -> tuple[dict[str, np.ndarray]
     }
     logger.info(
         "Loaded %s: %d train, %d validation, %d test, input %s, %d classes",
-        config.name, info["num_train"], info["num_val"], info["num_test"],
-        info["input_shape"], info["num_classes"],
+        config.name,
+        info["num_train"],
+        info["num_val"],
+        info["num_test"],
+        info["input_shape"],
+        info["num_classes"],
     )
     return splits, info

@@ -26,7 +26,12 @@ def plot_confusion_matrix(matrix: list[list[int]], class_names: list[str]) -> pl
     for row in range(values.shape[0]):
         for col in range(values.shape[1]):
             axes.text(
-                col, row, str(values[row, col]), ha="center", va="center", fontsize=7,
+                col,
+                row,
+                str(values[row, col]),
+                ha="center",
+                va="center",
+                fontsize=7,
                 color="white" if values[row, col] > threshold else "black",
             )
     axes.set_title("Confusion matrix (test split)")
@@ -60,8 +65,12 @@ def plot_image_grid(images: np.ndarray, labels: list[str], title: str) -> plt.Fi
         axis.axis("off")
         if index < count:
             image = images[index]
-            axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray",
-                        vmin=0.0, vmax=1.0)
+            axis.imshow(
+                image.squeeze(-1) if image.shape[-1] == 1 else image,
+                cmap="gray",
+                vmin=0.0,
+                vmax=1.0,
+            )
             axis.set_title(labels[index], fontsize=7)
     figure.suptitle(title)
     figure.tight_layout()

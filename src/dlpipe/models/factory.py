@@ -36,10 +36,12 @@ def _conv_blocks(x, config: ConvConfig):
             if config.batch_norm:
                 x = layers.BatchNormalization(name=f"block{block + 1}_bn{conv + 1}")(x)
             x = _activation(config.activation)(x)
-        if config.pooling != "none":
+        is_last = block == config.num_blocks - 1
+        pools_here = config.pooling != "none" and ((block + 1) % config.pool_every == 0 or is_last)
+        if pools_here:
             pool = layers.MaxPooling2D if config.pooling == "max" else layers.AveragePooling2D
             x = pool(config.pool_size, padding="same", name=f"block{block + 1}_pool")(x)
-        if config.dropout > 0:
+        if config.dropout > 0 and (pools_here or config.pooling == "none"):
             x = layers.Dropout(config.dropout, name=f"block{block + 1}_dropout")(x)
     return x
 
@@ -55,9 +57,7 @@ def _dense_head(x, config: DenseConfig):
     return x
 
 
-def build_model(
-    input_shape: Sequence[int], num_classes: int, config: ModelConfig
-) -> keras.Model:
+def build_model(input_shape: Sequence[int], num_classes: int, config: ModelConfig) -> keras.Model:
     """Return an uncompiled functional model for ``config.family``.
 
     ``cnn``: conv blocks (conv, optional batch norm, activation, pooling, dropout), then a dense head.

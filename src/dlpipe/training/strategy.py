@@ -37,6 +37,7 @@ def resolve_strategy(name: str) -> tf.distribute.Strategy:
         )
     logger.info(
         "Distribution strategy %s with %d replica(s)",
-        type(strategy).__name__, strategy.num_replicas_in_sync,
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
     )
     return strategy

@@ -16,8 +16,8 @@ from optuna.trial import TrialState
 from optuna_integration import KerasPruningCallback
 
 from dlpipe.config.schema import FamilyConfig, parse_family, with_overrides
-from dlpipe.training.fit import fit_model
 from dlpipe.tracking import MlflowEpochLogger
+from dlpipe.training.fit import fit_model
 from dlpipe.tuning.search_space import create_pruner, create_sampler, suggest
 
 logger = logging.getLogger(__name__)
@@ -152,8 +152,7 @@ class _TrialRunner:
             scores = history.get(tuning.metric)
             if not scores:
                 raise KeyError(
-                    f"tuning.metric: '{tuning.metric}' is not among the logged metrics "
-                    f"{sorted(history)}"
+                    f"tuning.metric: '{tuning.metric}' is not among the logged metrics {sorted(history)}"
                 )
             pick = max if tuning.direction == "maximize" else min
             value = pick(scores)
@@ -183,12 +182,13 @@ def run_study(
     _fail_stale_trials(study)
     remaining = _trials_to_run(study, tuning.n_trials)
     active = mlflow.active_run()
-    runner = _TrialRunner(
-        family, config, splits, dataset_info, active.info.run_id if active else None
-    )
+    runner = _TrialRunner(family, config, splits, dataset_info, active.info.run_id if active else None)
     logger.info(
         "Study '%s' (%s): %d trial(s) in storage, running %d more",
-        tuning.study_name, tuning.storage_path, len(study.trials), remaining,
+        tuning.study_name,
+        tuning.storage_path,
+        len(study.trials),
+        remaining,
     )
     if remaining:
         study.optimize(

@@ -1,2 +1,3 @@
 """The augmentation stage."""
+
 from dlpipe.pipelines.augmentation import pipeline  # noqa: F401

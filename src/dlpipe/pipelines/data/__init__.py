@@ -1,2 +1,3 @@
 """The data stage."""
+
 from dlpipe.pipelines.data import pipeline  # noqa: F401

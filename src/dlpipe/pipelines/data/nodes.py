@@ -10,9 +10,7 @@ from dlpipe.config.schema import DatasetConfig
 from dlpipe.data.loading import load_splits
 
 
-def load_dataset(
-    dataset: dict[str, Any], seed: int
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_dataset(dataset: dict[str, Any], seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Load ``dataset.name`` through TFDS and split it into seeded train/validation/test arrays.
 
     Returns:

@@ -1,2 +1,3 @@
 """The evaluation stage."""
+
 from dlpipe.pipelines.evaluation import pipeline  # noqa: F401

@@ -1,2 +1,3 @@
 """The training stage."""
+
 from dlpipe.pipelines.training import pipeline  # noqa: F401

@@ -1,2 +1,3 @@
 """The tuning stage."""
+
 from dlpipe.pipelines.tuning import pipeline  # noqa: F401

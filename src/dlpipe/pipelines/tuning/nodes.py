@@ -14,8 +14,10 @@ from dlpipe.tuning.study import open_study, run_study
 
 def _family_config(config: dict[str, Any], augmentation_spec: list[dict]):
     family = config["model"]["family"]
-    return family, parse_family(family, {**config, "augmentation": {
-        **config.get("augmentation", {}), "ops": augmentation_spec}})
+    return family, parse_family(
+        family,
+        {**config, "augmentation": {**config.get("augmentation", {}), "ops": augmentation_spec}},
+    )
 
 
 def tune_hyperparameters(
@@ -63,4 +65,3 @@ def plot_tuning_results(tuning_trials: pd.DataFrame, config: dict[str, Any]):
         figure.set_size_inches(8, 5)
         figure.tight_layout()
     return history, importance
-
