@@ -28,15 +28,37 @@ ACTIVATIONS = (
     "swish",
     "silu",
     "softplus",
+    "softsign",
     "hard_sigmoid",
+    "hard_tanh",
+    "mish",
+    "relu6",
     "linear",
+)
+INITIALIZERS = (
+    "zeros",
+    "ones",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "orthogonal",
+    "pretrained",
 )
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "adamw", "nadam")
 LOSSES = (
     "sparse_categorical_crossentropy",
     "categorical_crossentropy",
+    "binary_crossentropy",
     "kl_divergence",
     "mean_squared_error",
+    "mean_absolute_error",
+    "huber",
 )
 STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker_mirrored", "default")
 SAMPLERS = ("tpe", "random", "cmaes", "qmc")
@@ -145,22 +167,53 @@ class ConvConfig(Strict):
     pool_size: PositiveInt = 2
     pool_every: PositiveInt = 1  # pool after every N-th block and after the last one
     batch_norm: bool = True
+    batch_norm_position: Literal["before_activation", "after_activation"] = "before_activation"
     dropout: UnitFraction = 0.0  # after each pooling (after each block when pooling is "none")
     activation: Literal[ACTIVATIONS] = "relu"  # type: ignore[valid-type]
+    leaky_relu_slope: float = Field(0.2, gt=0.0, lt=1.0)  # used when activation is leaky_relu
 
 
 class DenseConfig(Strict):
     num_layers: Annotated[int, Field(ge=0)] = 1
     units: PositiveInt = 128
     activation: Literal[ACTIVATIONS] = "relu"  # type: ignore[valid-type]
+    leaky_relu_slope: float = Field(0.2, gt=0.0, lt=1.0)  # used when activation is leaky_relu
     dropout: UnitFraction = 0.0
     batch_norm: bool = False
+    batch_norm_position: Literal["before_activation", "after_activation"] = "before_activation"
+
+
+class InitializerConfig(Strict):
+    """How the kernels of every conv and dense layer start (biases start at zero)."""
+
+    name: Literal[INITIALIZERS] = "glorot_uniform"  # type: ignore[valid-type]
+    stddev: float = Field(0.05, gt=0.0)  # random_normal, truncated_normal
+    scale: float = Field(0.05, gt=0.0)  # random_uniform draws from [-scale, scale]
+    gain: float = Field(1.0, gt=0.0)  # orthogonal
+    # pretrained: a `.keras` file saved by an earlier run, or its versioned folder (latest version).
+    pretrained_model: str | None = None
+
+    @model_validator(mode="after")
+    def _pretrained_needs_a_model(self) -> InitializerConfig:
+        if self.name == "pretrained" and not self.pretrained_model:
+            raise ValueError("name 'pretrained' needs 'pretrained_model': the path of a saved model")
+        return self
+
+
+class RegularizationConfig(Strict):
+    """Weight penalties and constraints on the kernels of every conv and dense layer."""
+
+    l1: float = Field(0.0, ge=0.0)
+    l2: float = Field(0.0, ge=0.0)
+    max_norm: float | None = Field(None, gt=0.0)  # max-norm constraint on each unit's weights
 
 
 class ModelConfig(Strict):
     family: Literal[FAMILIES]  # type: ignore[valid-type]
     conv: ConvConfig | None = None
     dense: DenseConfig = DenseConfig()
+    initializer: InitializerConfig = InitializerConfig()
+    regularization: RegularizationConfig = RegularizationConfig()
 
     @model_validator(mode="after")
     def _conv_only_for_cnn(self) -> ModelConfig:
@@ -179,6 +232,32 @@ class OptimizerConfig(Strict):
     learning_rate: float = Field(1e-3, gt=0.0, le=10.0)
     momentum: UnitFraction = 0.0  # SGD only
     nesterov: bool = False  # SGD only
+    weight_decay: float | None = Field(None, ge=0.0)  # decoupled weight decay (AdamW's default 0.004)
+
+
+class GradientClippingConfig(Strict):
+    # norm: each gradient tensor's norm; value: each element; global_norm: all tensors together.
+    mode: Literal["none", "norm", "value", "global_norm"] = "none"
+    threshold: float = Field(1.0, gt=0.0)
+
+
+class GradientMonitorConfig(Strict):
+    """Per-layer gradient norms every N steps; warns on vanishing or exploding gradients."""
+
+    enabled: bool = False
+    every_n_steps: PositiveInt = 100
+    vanishing_threshold: float = Field(1e-6, gt=0.0)
+    exploding_threshold: float = Field(1e3, gt=0.0)
+    probe_batch_size: PositiveInt = 64
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GradientMonitorConfig:
+        if self.vanishing_threshold >= self.exploding_threshold:
+            raise ValueError(
+                f"vanishing_threshold ({self.vanishing_threshold}) must be below "
+                f"exploding_threshold ({self.exploding_threshold})"
+            )
+        return self
 
 
 class LearningRateScheduleConfig(Strict):
@@ -198,9 +277,13 @@ class EarlyStoppingConfig(Strict):
 
 class TrainingConfig(Strict):
     epochs: PositiveInt = 10
+    # minibatch: batch_size examples per update; batch: the whole training set; stochastic: one.
+    gradient_descent: Literal["minibatch", "batch", "stochastic"] = "minibatch"
     batch_size: PositiveInt = 128  # global batch, split across replicas
     optimizer: OptimizerConfig = OptimizerConfig()
     lr_schedule: LearningRateScheduleConfig = LearningRateScheduleConfig()
+    gradient_clipping: GradientClippingConfig = GradientClippingConfig()
+    gradient_monitor: GradientMonitorConfig = GradientMonitorConfig()
     loss: Literal[LOSSES] = "sparse_categorical_crossentropy"  # type: ignore[valid-type]
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     strategy: Literal[STRATEGIES] = "auto"  # type: ignore[valid-type]

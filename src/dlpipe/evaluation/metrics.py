@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
-from dlpipe.data.input_pipeline import make_dataset
+from dlpipe.data.input_pipeline import label_encoding, make_dataset
 
 
 def evaluate_classifier(
@@ -31,10 +31,15 @@ def evaluate_classifier(
         seed=0,
     )
     probabilities = model.predict(dataset, verbose=0)
-    predicted = probabilities.argmax(axis=1)
-    # The saved model may have been compiled under another strategy; evaluate the loss directly.
+    encoding = label_encoding(loss)
+    if encoding == "binary":
+        predicted = (probabilities[:, 0] > 0.5).astype(np.int64)
+        targets = labels.astype("float32")[:, None]
+    else:
+        predicted = probabilities.argmax(axis=1)
+        targets = labels if encoding == "sparse" else np.eye(len(class_names))[labels]
+    # The saved model may have been compiled under another strategy; compute the loss directly.
     loss_fn = keras.losses.get(loss)
-    targets = labels if loss == "sparse_categorical_crossentropy" else np.eye(len(class_names))[labels]
     test_loss = float(np.mean(keras.ops.convert_to_numpy(loss_fn(targets, probabilities))))
     report = classification_report(
         labels,

@@ -81,6 +81,23 @@ def _trials_to_run(study: optuna.Study, n_trials: int) -> int:
     return max(0, target - done)
 
 
+def _fail_stale_trial_runs(parent_run_id: str, study_name: str) -> None:
+    """Close MLflow trial runs that an interrupted tuning run left RUNNING (status FAILED)."""
+    client = mlflow.MlflowClient()
+    try:
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+        stale = client.search_runs(
+            [experiment_id],
+            filter_string=(f"tags.`optuna.study_name` = '{study_name}' and attributes.status = 'RUNNING'"),
+        )
+        for run in stale:
+            client.set_tag(run.info.run_id, "optuna.state", "FAIL")
+            client.set_terminated(run.info.run_id, "FAILED")
+            logger.warning("Trial run %s was left running by an interrupted run: FAILED", run.info.run_name)
+    except Exception as err:  # noqa: BLE001 - cleaning up old runs must not stop tuning
+        logger.warning("Could not close stale MLflow trial runs: %s", err)
+
+
 class _TrialRunner:
     """The objective: one trial = one fit of the sampled configuration, tracked as a nested run."""
 
@@ -148,6 +165,7 @@ class _TrialRunner:
                 callbacks=callbacks,
                 train_subset=tuning.train_subset,
                 validation_subset=tuning.validation_subset,
+                mlflow_run_id=run_id,
             )
             scores = history.get(tuning.metric)
             if not scores:
@@ -182,6 +200,8 @@ def run_study(
     _fail_stale_trials(study)
     remaining = _trials_to_run(study, tuning.n_trials)
     active = mlflow.active_run()
+    if active is not None:
+        _fail_stale_trial_runs(active.info.run_id, tuning.study_name)
     runner = _TrialRunner(family, config, splits, dataset_info, active.info.run_id if active else None)
     logger.info(
         "Study '%s' (%s): %d trial(s) in storage, running %d more",

@@ -10,8 +10,9 @@ import mlflow
 import numpy as np
 
 from dlpipe.config.schema import parse_family, with_overrides
+from dlpipe.models.geometry import model_summary_text
 from dlpipe.training.callbacks import build_training_callbacks
-from dlpipe.training.fit import fit_model
+from dlpipe.training.fit import fit_model, iterations_per_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +39,23 @@ def train_model(
         logger.info("Training with tuned parameters: %s", best_params)
     keras.backend.clear_session()
     active = mlflow.active_run()
-    if active is not None:
-        mlflow.log_params({f"final.{key}": value for key, value in best_params.items()})
-    callbacks = build_training_callbacks(
-        family_config.training, mlflow_run_id=active.info.run_id if active else None
+    run_id = active.info.run_id if active else None
+    updates = iterations_per_epoch(family_config.training, len(dataset_splits["x_train"]))
+    logger.info(
+        "Gradient descent '%s': %d updates per epoch", family_config.training.gradient_descent, updates
     )
+    if run_id is not None:
+        mlflow.log_params({f"final.{key}": value for key, value in best_params.items()})
+        mlflow.log_param("iterations_per_epoch", updates)
+    callbacks = build_training_callbacks(family_config.training, mlflow_run_id=run_id)
     model, history = fit_model(
         family_config,
         dataset_splits,
         dataset_info,
         epochs=family_config.training.epochs,
         callbacks=callbacks,
+        mlflow_run_id=run_id,
     )
+    if run_id is not None:
+        mlflow.log_text(model_summary_text(model), "training/model_summary.txt")
     return model, history

@@ -1,0 +1,46 @@
+"""The output-size formula of convolution and pooling layers."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: str = "valid") -> int:
+    """Output length along one axis of a convolution or pooling window.
+
+    ``valid`` (no padding): ``floor((size - kernel) / stride) + 1``.
+    ``same`` (zero padding so every input position is visited): ``ceil(size / stride)``.
+    This is the standard formula ``floor((size + 2 * pad - kernel) / stride) + 1`` with the
+    padding each mode implies.
+
+    Raises:
+        ValueError: a non-positive argument, an unknown padding, or a kernel larger than a ``valid``
+            input (the output would be empty).
+    """
+    for name, value in (("size", size), ("kernel", kernel), ("stride", stride)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if padding == "same":
+        return math.ceil(size / stride)
+    if padding == "valid":
+        if kernel > size:
+            raise ValueError(f"kernel {kernel} is larger than the input size {size} with 'valid' padding")
+        return (size - kernel) // stride + 1
+    raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+
+
+def layer_output_shapes(model: keras.Model) -> list[tuple[str, str, tuple]]:
+    """``(layer name, layer class, output shape)`` for every layer, input first."""
+    return [(layer.name, type(layer).__name__, tuple(layer.output.shape)) for layer in model.layers]
+
+
+def model_summary_text(model: keras.Model) -> str:
+    """Keras' summary followed by the per-layer output shapes, as one text block."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
+    lines.append("")
+    lines.append("Per-layer output shapes (batch dimension first):")
+    lines.extend(f"  {name:<28} {kind:<22} {shape}" for name, kind, shape in layer_output_shapes(model))
+    return "\n".join(lines)
