@@ -25,6 +25,7 @@ def project(tmp_path_factory) -> Path:
     shutil.copy(PROJECT_ROOT / ".telemetry", root)
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()  # Kedro wants the source folder; the package itself is installed
     (root / "data" / "01_raw").mkdir(parents=True)
     (root / "data" / "01_raw" / "tfds").symlink_to(DATA_DIR, target_is_directory=True)
     return root

@@ -34,6 +34,7 @@ def project(tmp_path_factory):
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()  # Kedro wants the source folder; the package itself is installed
     return root
 
 

@@ -27,6 +27,7 @@ def test_fit_model_learns_on_real_data(cnn_params, fashion_splits):
 
 def test_train_model_applies_tuned_parameters_and_checkpoints(cnn_params, fashion_splits):
     splits, info = fashion_splits
+    cnn_params["training"]["lr_schedule"] = {"name": "constant"}  # so the rate can be read back
     best = {"model.dense.units": 24, "training.optimizer.learning_rate": 0.002}
     model, history = train_model(splits, info, [], best, cnn_params)
     assert model.get_layer("dense1").units == 24
@@ -57,15 +58,10 @@ def test_training_callbacks_cover_the_essentials(cnn_params):
 def test_nan_loss_stops_training_with_an_error(cnn_params, tiny_splits):
     splits, info = tiny_splits
     broken = dict(splits)
-    broken["x_train"] = np.full_like(splits["x_train"], 255)
-    cnn_params["training"]["optimizer"]["learning_rate"] = 10.0
-    cnn_params["model"]["conv"]["batch_norm"] = False
+    # Inputs near float32's limit overflow to inf in the first layer and to NaN after it.
+    broken["x_train"] = np.full(splits["x_train"].shape, 3e38, dtype="float32")
     config = parse_family("cnn", cnn_params)
-    with pytest.raises(RuntimeError, match="NaN|nan|inf"):
+    with pytest.raises(RuntimeError, match="NaN"):
         fit_model(
-            config,
-            broken,
-            info,
-            epochs=30,
-            callbacks=[keras.callbacks.TerminateOnNaN(raise_error=True)],
+            config, broken, info, epochs=2, callbacks=[keras.callbacks.TerminateOnNaN(raise_error=True)]
         )
