@@ -44,6 +44,14 @@ BAD_VALUES = {
     "misspelled key": ({"training.epohcs": 3}, "cnn.training.epohcs", "unknown key"),
     "unknown strategy": ({"training.strategy": "tpu"}, "cnn.training.strategy", "tpu"),
     "zero batch size": ({"training.batch_size": 0}, "cnn.training.batch_size", "0"),
+    "unknown monitored metric": (
+        {"training.early_stopping.monitor": "val_acc"},
+        "cnn.training.early_stopping.monitor",
+        "val_acc",
+    ),
+    "loss maximized": ({"tuning.metric": "val_loss"}, "cnn.tuning", "must be minimized"),
+    "unknown initializer": ({"model.initializer.name": "xavier"}, "cnn.model.initializer.name", "xavier"),
+    "unknown loss": ({"training.loss": "hinge"}, "cnn.training.loss", "hinge"),
 }
 
 

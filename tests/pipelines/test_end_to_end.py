@@ -98,6 +98,9 @@ def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluation")}
     assert {"evaluation/confusion_matrix.png", "evaluation/training_curves.png"} <= artifacts
     assert client.list_artifacts(parent.info.run_id, "augmentation")
+    summary = client.download_artifacts(parent.info.run_id, "training/model_summary.txt")
+    assert "Per-layer output shapes" in Path(summary).read_text()
+    assert int(parent.data.params["iterations_per_epoch"]) == 7  # 400 examples / batch 64
     assert (project / "data" / "06_models" / "cnn" / "model.keras").is_dir()  # versioned
 
     assert len(study_trials(project, "cnn_smoke")) == 2

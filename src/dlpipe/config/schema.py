@@ -269,8 +269,12 @@ class LearningRateScheduleConfig(Strict):
     min_learning_rate: float = Field(0.0, ge=0.0)  # reduce_on_plateau: the floor
 
 
+# The metrics every compiled model reports (Keras names them so in the history).
+MONITORED_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
+
+
 class EarlyStoppingConfig(Strict):
-    monitor: str = "val_accuracy"
+    monitor: Literal[MONITORED_METRICS] = "val_accuracy"  # type: ignore[valid-type]
     patience: Annotated[int, Field(ge=0)] = 3
     min_delta: float = Field(0.0, ge=0.0)
 
@@ -357,11 +361,18 @@ class TuningConfig(Strict):
     epochs: PositiveInt = 3
     train_subset: PositiveInt | None = None
     validation_subset: PositiveInt | None = None
-    metric: str = "val_accuracy"
+    metric: Literal[MONITORED_METRICS] = "val_accuracy"  # type: ignore[valid-type]
     direction: Literal["maximize", "minimize"] = "maximize"
     sampler: SamplerConfig = SamplerConfig()
     pruner: PrunerConfig = PrunerConfig()
     search_space: list[SearchParameter] = []
+
+    @model_validator(mode="after")
+    def _direction_fits_metric(self) -> TuningConfig:
+        expected = "minimize" if self.metric.endswith("loss") else "maximize"
+        if self.direction != expected:
+            raise ValueError(f"metric '{self.metric}' must be {expected}d, got direction '{self.direction}'")
+        return self
 
 
 # --------------------------------------------------------------------------- family
