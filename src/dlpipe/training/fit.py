@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 import keras
@@ -191,6 +192,7 @@ def fit_model(
     callbacks = list(callbacks)
     if training.gradient_monitor.enabled:
         callbacks.append(_gradient_monitor(training, splits, dataset_info, mlflow_run_id))
+    started = time.perf_counter()
     history = model.fit(
         train_data,
         validation_data=validation_data,
@@ -201,6 +203,10 @@ def fit_model(
         ],
         verbose=training.verbose,
         shuffle=False,  # the tf.data pipeline shuffles
+    )
+    epochs_run = len(history.history.get("loss", []))
+    logger.info(
+        "fit: %d epoch(s) on %d examples in %.2f s", epochs_run, num_train, time.perf_counter() - started
     )
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 

@@ -190,10 +190,12 @@ def run_study(
     config: FamilyConfig,
     splits: dict[str, np.ndarray],
     dataset_info: dict[str, Any],
+    trial_callbacks: list | None = None,
 ) -> optuna.Study:
     """Run this run's share of trials of the family's study and return the study.
 
     A trial that fails (NaN loss, numerical error) is recorded as FAIL and the study goes on.
+    ``trial_callbacks`` are Optuna callbacks ``f(study, trial)`` run after each trial.
     """
     tuning = config.tuning
     study = open_study(config)
@@ -217,6 +219,7 @@ def run_study(
             timeout=tuning.timeout_s,
             catch=(Exception,),
             gc_after_trial=True,
+            callbacks=trial_callbacks,
         )
     study.set_user_attr(OPEN_ATTR, False)
     keras.backend.clear_session()

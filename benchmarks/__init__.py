@@ -1,0 +1,1 @@
+"""dlpipe's benchmarks (see README.md); not part of the test suite."""

@@ -1,0 +1,71 @@
+"""Shared helpers of the benchmarks: the real config and data, timing, memory, reporting."""
+
+from __future__ import annotations
+
+import copy
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+TFDS_DIR = PROJECT_ROOT / "data" / "01_raw" / "tfds"
+
+
+def project_params(family: str = "cnn", env: str = "base") -> dict[str, Any]:
+    """The family's parameters as `kedro run --env=<env>` sees them (a deep copy)."""
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"),
+        base_env="base",
+        default_run_env=env,
+        merge_strategy={"parameters": "soft"},
+    )
+    return copy.deepcopy(loader["parameters"][family])
+
+
+def load_data(params: dict[str, Any], train_limit: int | None, test_limit: int | None = 1000):
+    """Real Fashion-MNIST splits through dlpipe's data stage, limited to ``train_limit`` examples."""
+    from dlpipe.config.schema import DatasetConfig
+    from dlpipe.data.loading import load_splits
+
+    dataset = {**params["dataset"], "data_dir": str(TFDS_DIR)}
+    dataset.update(train_limit=train_limit, test_limit=test_limit)
+    return load_splits(DatasetConfig.model_validate(dataset), seed=params["seed"])
+
+
+def rss_mb() -> float:
+    """Resident memory of this process, in MiB."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+class Stopwatch:
+    """``with Stopwatch() as watch: ...`` then ``watch.seconds``."""
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self._start
+
+
+def summary(values: list[float]) -> str:
+    """``median (min–max, n=N)`` of repeated measurements."""
+    return f"{statistics.median(values):.4g} (min {min(values):.4g}, max {max(values):.4g}, n={len(values)})"
+
+
+def report(figures: dict[str, Any]) -> None:
+    """Print the figures as the final ``name: value`` lines of the benchmark's output."""
+    print()
+    for name, value in figures.items():
+        print(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}")

@@ -1,0 +1,87 @@
+"""Benchmark 5: the fixed cost of a run: `kedro run --env=smoke` minus training, against importing TF.
+
+Runs `kedro run --pipelines=cnn --env=smoke` in a scratch copy of the project (fresh MLflow store
+and study) and subtracts the time spent in `fit` (dlpipe logs each fit's duration), then compares
+with `python -c "import tensorflow"`.
+
+    .venv/bin/python benchmarks/fixed_cost.py [--repeats 3] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import PROJECT_ROOT, TFDS_DIR, Stopwatch, report, summary
+
+FIT_LINE = re.compile(r"fit: \d+ epoch\(s\) on \d+ examples in ([0-9.]+) s")
+
+
+def scratch_project(root: Path) -> Path:
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()
+    (root / "data" / "01_raw").mkdir(parents=True)
+    (root / "data" / "01_raw" / "tfds").symlink_to(TFDS_DIR, target_is_directory=True)
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    if args.smoke:
+        args.repeats = 1
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    imports, walls, fits, fixed = [], [], [], []
+    for _ in range(args.repeats):
+        with Stopwatch() as watch:
+            subprocess.run([sys.executable, "-c", "import tensorflow"], check=True, env=env)
+        imports.append(watch.seconds)
+        with tempfile.TemporaryDirectory() as scratch:
+            project = scratch_project(Path(scratch))
+            with Stopwatch() as watch:
+                result = subprocess.run(
+                    [sys.executable, "-m", "kedro", "run", "--pipelines=cnn", "--env=smoke"],
+                    cwd=project,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
+            if result.returncode != 0:
+                sys.exit(result.stdout[-3000:] + result.stderr[-3000:])
+        fit_seconds = sum(float(m) for m in FIT_LINE.findall(result.stdout + result.stderr))
+        walls.append(watch.seconds)
+        fits.append(fit_seconds)
+        fixed.append(watch.seconds - fit_seconds)
+        print(
+            f"run: wall {walls[-1]:.1f} s, in fit {fit_seconds:.1f} s, import tensorflow {imports[-1]:.1f} s",
+            flush=True,
+        )
+    print(f"kedro run wall s: {summary(walls)}")
+    print(f"time in fit s: {summary(fits)}")
+    print(f"fixed cost s: {summary(fixed)}")
+    print(f"import tensorflow s: {summary(imports)}")
+    report(
+        {
+            "smoke_run_wall_s": statistics.median(walls),
+            "time_in_fit_s": statistics.median(fits),
+            "fixed_cost_s": statistics.median(fixed),
+            "import_tensorflow_s": statistics.median(imports),
+            "added_over_import_s": statistics.median(fixed) - statistics.median(imports),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

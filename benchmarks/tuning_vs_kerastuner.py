@@ -1,0 +1,176 @@
+"""Benchmark 3: dlpipe's Optuna tuning (TPE + median pruning) against KerasTuner's Hyperband.
+
+Same search space (the default `cnn` one, translated to KerasTuner hyperparameters), same data
+(a seeded subset of Fashion-MNIST), same model builder, same wall-clock budget for each. Reports the
+best validation accuracy each reached and the time each first reached the target. Both are read at
+the end of each trial. KerasTuner is a benchmark-only dependency (`pip install keras-tuner`).
+
+    .venv/bin/python benchmarks/tuning_vs_kerastuner.py [--budget 240] [--target 0.86] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from common import load_data, project_params, report
+
+
+class BudgetExhausted(BaseException):
+    """Stops KerasTuner's search loop (a BaseException, so KerasTuner does not retry it)."""
+
+
+def first_time_at(progress: list[tuple[float, float]], target: float) -> float:
+    return next((t for t, best in progress if best >= target), float("nan"))
+
+
+def run_dlpipe(params, splits, info, budget: float) -> list[tuple[float, float]]:
+    from dlpipe.config.schema import parse_family
+    from dlpipe.tuning.study import run_study
+
+    progress: list[tuple[float, float]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        params["tuning"].update(storage_path=f"{scratch}/study.db", n_trials=1000, timeout_s=budget)
+        config = parse_family("cnn", params)
+        started = time.perf_counter()
+        best = [0.0]
+
+        def record(study, trial):
+            if trial.value is not None:
+                best[0] = max(best[0], trial.value)
+            elif trial.intermediate_values:
+                best[0] = max(best[0], max(trial.intermediate_values.values()))
+            progress.append((time.perf_counter() - started, best[0]))
+
+        run_study("cnn", config, splits, info, trial_callbacks=[record])
+    return progress
+
+
+def run_kerastuner(params, splits, info, budget: float) -> list[tuple[float, float]]:
+    import keras
+    import keras_tuner as kt
+
+    from dlpipe.config.schema import parse_family, with_overrides
+    from dlpipe.data.input_pipeline import make_dataset
+    from dlpipe.models import build_model
+    from dlpipe.training.fit import build_optimizer
+
+    base = parse_family("cnn", params)
+    space = base.tuning.search_space
+    tuning = base.tuning
+
+    def build(hp):
+        overrides = {}
+        for entry in space:
+            if entry.type == "int":
+                overrides[entry.path] = hp.Int(
+                    entry.path, int(entry.low), int(entry.high), step=int(entry.step or 1)
+                )
+            elif entry.type == "float":
+                sampling = "log" if entry.log else "linear"
+                overrides[entry.path] = hp.Float(entry.path, entry.low, entry.high, sampling=sampling)
+            else:
+                overrides[entry.path] = hp.Choice(entry.path, entry.choices)
+        config = parse_family("cnn", with_overrides(base.model_dump(), overrides))
+        model = build_model(info["input_shape"], info["num_classes"], config.model)
+        model.compile(
+            optimizer=build_optimizer(config.training.optimizer),
+            loss=config.training.loss,
+            metrics=["accuracy"],
+        )
+        return model
+
+    common = dict(
+        batch_size=base.training.batch_size,
+        num_classes=info["num_classes"],
+        loss=base.training.loss,
+        seed=base.seed,
+    )
+    train = make_dataset(
+        splits["x_train"][: tuning.train_subset],
+        splits["y_train"][: tuning.train_subset],
+        training=True,
+        **common,
+    )
+    validation = make_dataset(
+        splits["x_val"][: tuning.validation_subset],
+        splits["y_val"][: tuning.validation_subset],
+        training=False,
+        **common,
+    )
+
+    progress: list[tuple[float, float]] = []
+    started = time.perf_counter()
+    best = [0.0]
+
+    class Watch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.trial_best = max(getattr(self, "trial_best", 0.0), (logs or {}).get("val_accuracy", 0.0))
+            if time.perf_counter() - started > budget:
+                raise BudgetExhausted
+
+        def on_train_end(self, logs=None):
+            best[0] = max(best[0], getattr(self, "trial_best", 0.0))
+            self.trial_best = 0.0
+            progress.append((time.perf_counter() - started, best[0]))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        tuner = kt.Hyperband(
+            build,
+            objective="val_accuracy",
+            max_epochs=tuning.epochs,
+            factor=3,
+            seed=base.seed,
+            directory=scratch,
+            project_name="bench",
+            overwrite=True,
+        )
+        try:
+            while time.perf_counter() - started < budget:
+                tuner.search(train, validation_data=validation, callbacks=[Watch()], verbose=0)
+                tuner.oracle.hyperband_iterations += 1  # keep searching until the budget is spent
+        except BudgetExhausted:
+            pass
+    return progress
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=240.0, help="seconds for each tuner")
+    parser.add_argument("--target", type=float, default=0.86)
+    parser.add_argument("--epochs", type=int, default=3, help="max epochs per trial, both tuners")
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    params = project_params("cnn")
+    params["training"]["verbose"] = 0
+    params["tuning"].update(epochs=args.epochs, train_subset=8000, validation_subset=2000)
+    if args.smoke:
+        args.budget, args.target = 25.0, 0.3
+        params["tuning"].update(epochs=2, train_subset=256, validation_subset=128)
+    splits, info = load_data(params, train_limit=params["tuning"]["train_subset"] + 2000)
+
+    ours = run_dlpipe(params, splits, info, args.budget)
+    theirs = run_kerastuner(params, splits, info, args.budget)
+    print(f"dlpipe progress (s, best val_accuracy): {[(round(t), round(b, 4)) for t, b in ours]}")
+    print(f"KerasTuner progress (s, best val_accuracy): {[(round(t), round(b, 4)) for t, b in theirs]}")
+    ours_best = ours[-1][1] if ours else 0.0
+    theirs_best = theirs[-1][1] if theirs else 0.0
+    ours_time, theirs_time = first_time_at(ours, args.target), first_time_at(theirs, args.target)
+    report(
+        {
+            "budget_s": args.budget,
+            "target_val_accuracy": args.target,
+            "dlpipe_trials": len(ours),
+            "kerastuner_trials": len(theirs),
+            "dlpipe_best_val_accuracy": ours_best,
+            "kerastuner_best_val_accuracy": theirs_best,
+            "dlpipe_time_to_target_s": ours_time,
+            "kerastuner_time_to_target_s": theirs_time,
+            "time_to_target_ratio": ours_time / theirs_time,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

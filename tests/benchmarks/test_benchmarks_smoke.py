@@ -1,0 +1,62 @@
+"""Each benchmark runs at tiny sizes and ends with its `name: value` lines, so none of them rots."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+BENCHMARKS = {
+    "training_overhead.py": ["plain_samples_per_s", "dlpipe_samples_per_s", "overhead_ratio_median"],
+    "input_pipeline.py": [
+        "input_default_samples_per_s",
+        "training_step_samples_per_s",
+        "headroom_default",
+        "headroom_all_ops",
+    ],
+    "tuning_vs_kerastuner.py": [
+        "dlpipe_best_val_accuracy",
+        "kerastuner_best_val_accuracy",
+        "dlpipe_trials",
+        "kerastuner_trials",
+    ],
+    "memory_across_trials.py": ["rss_trial_2_mib", "rss_ratio_last_over_2"],
+    "fixed_cost.py": ["fixed_cost_s", "import_tensorflow_s", "added_over_import_s"],
+    "end_to_end.py": ["wall_s", "test_accuracy"],
+}
+
+
+def figures(output: str) -> dict[str, str]:
+    """The trailing block of `name: value` lines."""
+    lines = output.strip().splitlines()
+    block = []
+    for line in reversed(lines):
+        if ": " not in line or " " in line.split(": ")[0]:
+            break
+        block.append(line)
+    return dict(line.split(": ", 1) for line in block)
+
+
+@pytest.mark.parametrize("script", sorted(BENCHMARKS))
+def test_benchmark_smoke(script):
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "benchmarks" / script), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    found = figures(result.stdout)
+    for name in BENCHMARKS[script]:
+        assert name in found, (name, found)
+        if name != "env":
+            value = float(found[name])
+            assert math.isfinite(value) and value > 0 or name == "added_over_import_s", (name, value)
