@@ -126,9 +126,12 @@ def run_kerastuner(params, splits, info, budget: float) -> list[tuple[float, flo
             project_name="bench",
             overwrite=True,
         )
+        # KerasTuner imports TensorBoard's HParams plugin on every trial, even with no TensorBoard
+        # callback; TensorFlow 2.21 no longer installs tensorboard, and this benchmark uses none.
+        tuner._configure_tensorboard_dir = lambda callbacks, trial, execution=0: None
         try:
             while time.perf_counter() - started < budget:
-                tuner.search(train, validation_data=validation, callbacks=[Watch()], verbose=0)
+                tuner.search(train, validation_data=validation, callbacks=[Watch()], verbose=0, shuffle=False)
                 tuner.oracle.hyperband_iterations += 1  # keep searching until the budget is spent
         except BudgetExhausted:
             pass
