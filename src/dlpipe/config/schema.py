@@ -454,6 +454,20 @@ def parse_family(family: str, params: dict[str, Any]) -> FamilyConfig:
     return config
 
 
+def parse_node_config(
+    config: dict[str, Any],
+    *,
+    overrides: dict[str, Any] | None = None,
+    augmentation_ops: list[dict[str, Any]] | None = None,
+) -> FamilyConfig:
+    """Parse a family block as a node receives it, with tuned ``overrides`` (dotted paths) and the
+    augmentation stage's ops applied; errors are labelled with ``model.family``."""
+    merged = with_overrides(config, overrides or {})
+    if augmentation_ops is not None:
+        merged["augmentation"] = {**merged.get("augmentation", {}), "ops": augmentation_ops}
+    return parse_family(str(config.get("model", {}).get("family", "?")), merged)
+
+
 def _check_search_space_endpoints(family: str, config: FamilyConfig) -> None:
     """Every value a trial may sample must itself be a valid parameter: try the range ends."""
     base = config.model_dump()

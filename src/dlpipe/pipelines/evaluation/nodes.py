@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from dlpipe.config.schema import parse_family
+from dlpipe.config.schema import parse_node_config
 from dlpipe.evaluation.metrics import evaluate_classifier
 from dlpipe.evaluation.plots import plot_confusion_matrix, plot_training_curves
 
@@ -24,7 +24,7 @@ def evaluate_model(
         MLflow metrics (``test_loss``, ``test_accuracy``, macro F1, per-class F1), the per-class
         precision/recall/F1 report and the confusion-matrix figure.
     """
-    family_config = parse_family(config["model"]["family"], config)
+    family_config = parse_node_config(config)
     result = evaluate_classifier(
         trained_model,
         dataset_splits["x_test"],

@@ -9,7 +9,7 @@ import keras
 import mlflow
 import numpy as np
 
-from dlpipe.config.schema import parse_family, with_overrides
+from dlpipe.config.schema import parse_node_config
 from dlpipe.models.geometry import model_summary_text
 from dlpipe.training.callbacks import build_training_callbacks
 from dlpipe.training.fit import fit_model, iterations_per_epoch
@@ -31,10 +31,7 @@ def train_model(
     Returns:
         The trained model and its per-epoch history.
     """
-    family = config["model"]["family"]
-    merged = with_overrides(config, best_params)
-    merged["augmentation"] = {**merged.get("augmentation", {}), "ops": augmentation_spec}
-    family_config = parse_family(family, merged)
+    family_config = parse_node_config(config, overrides=best_params, augmentation_ops=augmentation_spec)
     if best_params:
         logger.info("Training with tuned parameters: %s", best_params)
     keras.backend.clear_session()

@@ -7,17 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dlpipe.config.schema import parse_family
+from dlpipe.config.schema import parse_node_config
 from dlpipe.evaluation.plots import message_figure
 from dlpipe.tuning.study import open_study, run_study
-
-
-def _family_config(config: dict[str, Any], augmentation_spec: list[dict]):
-    family = config["model"]["family"]
-    return family, parse_family(
-        family,
-        {**config, "augmentation": {**config.get("augmentation", {}), "ops": augmentation_spec}},
-    )
 
 
 def tune_hyperparameters(
@@ -32,10 +24,10 @@ def tune_hyperparameters(
         The best trial's parameters as ``{dotted parameter path: value}`` (empty when tuning is
         disabled) and one row per trial of the whole study.
     """
-    family, family_config = _family_config(config, augmentation_spec)
+    family_config = parse_node_config(config, augmentation_ops=augmentation_spec)
     if not family_config.tuning.enabled:
         return {}, pd.DataFrame(columns=["number", "state", "value"])
-    study = run_study(family, family_config, dataset_splits, dataset_info)
+    study = run_study(family_config.model.family, family_config, dataset_splits, dataset_info)
     trials = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params"))
     trials["duration"] = trials["duration"].dt.total_seconds()
     return dict(study.best_trial.params), trials
@@ -48,7 +40,7 @@ def plot_tuning_results(tuning_trials: pd.DataFrame, config: dict[str, Any]):
     matplotlib.use("Agg")
     from optuna.visualization import matplotlib as optuna_plots
 
-    family_config = parse_family(config["model"]["family"], config)
+    family_config = parse_node_config(config)
     if not family_config.tuning.enabled or tuning_trials.empty:
         return (
             message_figure("Tuning disabled: no study to plot"),
