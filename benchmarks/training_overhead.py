@@ -1,7 +1,7 @@
 """Benchmark 1: dlpipe's training stage against a plain Keras script, same model/data/batch/epochs.
 
-The two alternate in one process (plain, dlpipe, plain, dlpipe, ...). Each side trains the default
-`cnn` model from scratch; the figure is training samples per second over `fit`, and the ratio
+The two alternate in one process, in ABBA order (plain then dlpipe, then dlpipe then plain).
+Each side trains the default `cnn` model from scratch; the figure is training samples per second over `fit`, and the ratio
 dlpipe / plain of each pair. The plain side imports nothing from dlpipe.
 
     .venv/bin/python benchmarks/training_overhead.py            # 3 pairs, 10k examples, 2 epochs
@@ -102,8 +102,13 @@ def main() -> None:
 
     plain, ours, ratios = [], [], []
     for pair in range(args.pairs):
-        plain.append(plain_keras_run(splits, args.epochs, batch, rate, seed))
-        ours.append(dlpipe_run(params, splits, info, args.epochs))
+        # ABBA order: whichever side runs first in a pair is not always the same one.
+        if pair % 2 == 0:
+            plain.append(plain_keras_run(splits, args.epochs, batch, rate, seed))
+            ours.append(dlpipe_run(params, splits, info, args.epochs))
+        else:
+            ours.append(dlpipe_run(params, splits, info, args.epochs))
+            plain.append(plain_keras_run(splits, args.epochs, batch, rate, seed))
         ratios.append(ours[-1] / plain[-1])
         print(
             f"pair {pair + 1}: plain {plain[-1]:.0f} samples/s, dlpipe {ours[-1]:.0f} samples/s", flush=True
