@@ -1,8 +1,8 @@
 """Benchmark 1: dlpipe's training stage against a plain Keras script, same model/data/batch/epochs.
 
 The two alternate in one process, in ABBA order (plain then dlpipe, then dlpipe then plain).
-Each side trains the default `cnn` model from scratch; the figure is training samples per second over `fit`, and the ratio
-dlpipe / plain of each pair. The plain side imports nothing from dlpipe.
+Each side trains the default `cnn` model from scratch; the figure is training samples per second
+over `fit`, and the ratio dlpipe / plain of each pair. The plain side imports nothing from dlpipe.
 
     .venv/bin/python benchmarks/training_overhead.py            # 3 pairs, 10k examples, 2 epochs
     .venv/bin/python benchmarks/training_overhead.py --smoke    # tiny, to check it still runs
