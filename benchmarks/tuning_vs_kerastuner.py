@@ -1,7 +1,8 @@
 """Benchmark 3: dlpipe's Optuna tuning (TPE + median pruning) against KerasTuner's Hyperband.
 
 Same search space (the default `cnn` one, translated to KerasTuner hyperparameters), same data
-(a seeded subset of Fashion-MNIST), same model builder, same wall-clock budget for each. Reports the
+(a seeded subset of Fashion-MNIST), same model builder and training recipe (no augmentation,
+constant learning rate), same wall-clock budget for each. Reports the
 best validation accuracy each reached and the time each first reached the target. Both are read at
 the end of each trial. KerasTuner is a benchmark-only dependency (`pip install keras-tuner`).
 
@@ -147,6 +148,9 @@ def main() -> None:
     args = parser.parse_args()
     params = project_params("cnn")
     params["training"]["verbose"] = 0
+    # One training recipe for both tuners: no augmentation, a constant learning rate.
+    params["augmentation"]["ops"] = []
+    params["training"]["lr_schedule"] = {"name": "constant"}
     params["tuning"].update(epochs=args.epochs, train_subset=8000, validation_subset=2000)
     if args.smoke:
         args.budget, args.target = 25.0, 0.3

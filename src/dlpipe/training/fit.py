@@ -128,13 +128,16 @@ def fit_model(
     train_subset: int | None = None,
     validation_subset: int | None = None,
     mlflow_run_id: str | None = None,
+    dataset_cache: dict | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Build ``config.model`` under the configured strategy, compile and fit it.
 
     Returns the model and its per-epoch history. The training split is augmented with
     ``config.augmentation``; ``train_subset``/``validation_subset`` keep the first N examples
     (the splits are already shuffled with the seed). With ``training.gradient_monitor.enabled``
-    the gradient-health monitor runs too, logging to ``mlflow_run_id`` when given.
+    the gradient-health monitor runs too, logging to ``mlflow_run_id`` when given. Passing the same
+    ``dataset_cache`` dict to several calls (the trials of a study) reuses their tf.data pipelines
+    and filled caches instead of rebuilding them for every model.
 
     Raises:
         ValueError: the loss cannot fit the labels (checked before the model is built).
@@ -164,10 +167,50 @@ def fit_model(
             metrics=["accuracy"],
         )
 
+    cache_key = (
+        id(splits),
+        train_subset,
+        validation_subset,
+        batch_size,
+        training.loss,
+        tuple(op.model_dump_json() for op in config.augmentation.ops),
+        config.seed,
+    )
+    if dataset_cache is not None and cache_key in dataset_cache:
+        train_data, validation_data = dataset_cache[cache_key]
+    else:
+        train_data, validation_data = _build_datasets(
+            config, splits, dataset_info, batch_size, train_subset, validation_subset
+        )
+        if dataset_cache is not None:
+            dataset_cache[cache_key] = (train_data, validation_data)
+    callbacks = list(callbacks)
+    if training.gradient_monitor.enabled:
+        callbacks.append(_gradient_monitor(training, splits, dataset_info, mlflow_run_id))
+    started = time.perf_counter()
+    history = model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=epochs,
+        callbacks=[
+            *schedule_callbacks(training.lr_schedule, training.early_stopping.monitor),
+            *callbacks,
+        ],
+        verbose=training.verbose,
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
+    epochs_run = len(history.history.get("loss", []))
+    logger.info(
+        "fit: %d epoch(s) on %d examples in %.2f s", epochs_run, num_train, time.perf_counter() - started
+    )
+    return model, {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def _build_datasets(config: FamilyConfig, splits, dataset_info, batch_size, train_subset, validation_subset):
     common = {
         "batch_size": batch_size,
         "num_classes": dataset_info["num_classes"],
-        "loss": training.loss,
+        "loss": config.training.loss,
         "seed": config.seed,
         "shuffle_buffer": config.dataset.shuffle_buffer,
     }
@@ -189,26 +232,7 @@ def fit_model(
         training=False,
         **common,
     )
-    callbacks = list(callbacks)
-    if training.gradient_monitor.enabled:
-        callbacks.append(_gradient_monitor(training, splits, dataset_info, mlflow_run_id))
-    started = time.perf_counter()
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=epochs,
-        callbacks=[
-            *schedule_callbacks(training.lr_schedule, training.early_stopping.monitor),
-            *callbacks,
-        ],
-        verbose=training.verbose,
-        shuffle=False,  # the tf.data pipeline shuffles
-    )
-    epochs_run = len(history.history.get("loss", []))
-    logger.info(
-        "fit: %d epoch(s) on %d examples in %.2f s", epochs_run, num_train, time.perf_counter() - started
-    )
-    return model, {key: [float(v) for v in values] for key, values in history.history.items()}
+    return train_data, validation_data
 
 
 def _gradient_monitor(training: TrainingConfig, splits, dataset_info, mlflow_run_id):
