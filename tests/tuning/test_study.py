@@ -87,6 +87,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(cnn_params, fashion_s
     monkeypatch.setattr(study_module, "fit_model", fit_that_diverges_for_wide_heads)
     cnn_params["tuning"]["n_trials"] = 4
     cnn_params["tuning"]["sampler"] = {"name": "random", "seed": 1}
+    cnn_params["tuning"]["pruner"] = {"name": "none"}  # only the injected failure may end a trial early
     cnn_params["tuning"]["search_space"] = [
         {"path": "model.dense.units", "type": "categorical", "choices": [64, 16]}
     ]
