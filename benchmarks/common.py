@@ -41,6 +41,15 @@ def load_data(params: dict[str, Any], train_limit: int | None, test_limit: int |
     return load_splits(DatasetConfig.model_validate(dataset), seed=params["seed"])
 
 
+def prepare_dataset() -> Path:
+    """Build the offline Fashion-MNIST TFDS dataset in the project's data folder if needed."""
+    from dlpipe.config.schema import DatasetConfig
+    from dlpipe.data.loading import get_builder
+
+    get_builder(DatasetConfig(data_dir=str(TFDS_DIR)))
+    return TFDS_DIR
+
+
 def rss_mb() -> float:
     """Resident memory of this process, in MiB."""
     import psutil

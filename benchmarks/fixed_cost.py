@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import PROJECT_ROOT, TFDS_DIR, Stopwatch, report, summary
+from common import PROJECT_ROOT, Stopwatch, prepare_dataset, report, summary
 
 FIT_LINE = re.compile(r"fit: \d+ epoch\(s\) on \d+ examples in ([0-9.]+) s")
 
@@ -30,7 +30,7 @@ def scratch_project(root: Path) -> Path:
     (root / "conf" / "local").mkdir()
     (root / "src").mkdir()
     (root / "data" / "01_raw").mkdir(parents=True)
-    (root / "data" / "01_raw" / "tfds").symlink_to(TFDS_DIR, target_is_directory=True)
+    (root / "data" / "01_raw" / "tfds").symlink_to(prepare_dataset(), target_is_directory=True)
     return root
 
 

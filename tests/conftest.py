@@ -29,6 +29,19 @@ def load_project_params(env: str = "smoke") -> dict[str, Any]:
     return loader["parameters"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def prepared_dataset() -> Path:
+    """Build the offline Fashion-MNIST TFDS dataset once, before any test needs it.
+
+    Tests in scratch project copies link to this folder, so it must exist before they start.
+    """
+    from dlpipe.config.schema import DatasetConfig
+    from dlpipe.data.loading import get_builder
+
+    get_builder(DatasetConfig(data_dir=str(DATA_DIR)))
+    return DATA_DIR
+
+
 @pytest.fixture(scope="session")
 def smoke_params() -> dict[str, Any]:
     return load_project_params("smoke")
