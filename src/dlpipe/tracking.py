@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import keras
 import mlflow
@@ -29,25 +30,29 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         metrics = {
             f"{self.prefix}{key}": float(value)
             for key, value in (logs or {}).items()
-            if isinstance(value, int | float) and math.isfinite(float(value))
+            if isinstance(value, int | float)
         }
-        if not metrics:
-            return
-        try:
-            self._client.log_batch(
-                self.run_id,
-                metrics=[
-                    mlflow.entities.Metric(key, value, int(_now_ms()), epoch)
-                    for key, value in metrics.items()
-                ],
-            )
-        except Exception as err:  # noqa: BLE001 - any tracking failure must not stop training
-            if not self._warned:
-                logger.warning("MLflow logging failed at epoch %d, training goes on: %s", epoch, err)
-                self._warned = True
+        if not log_metrics(self.run_id, metrics, step=epoch, client=self._client) and not self._warned:
+            logger.warning("MLflow logging failed at epoch %d, training goes on", epoch)
+            self._warned = True
 
 
-def _now_ms() -> int:
-    import time
+def log_metrics(run_id: str, metrics: dict[str, float], *, step: int, client=None) -> bool:
+    """Log finite ``metrics`` to ``run_id`` in one batch; returns False (and logs why) on failure.
 
-    return int(time.time() * 1000)
+    Tracking failures (server gone, disk full) never raise: losing a metric is better than losing
+    the training.
+    """
+    finite = {key: float(value) for key, value in metrics.items() if math.isfinite(float(value))}
+    if not finite:
+        return True
+    now_ms = int(time.time() * 1000)
+    try:
+        (client or mlflow.MlflowClient()).log_batch(
+            run_id,
+            metrics=[mlflow.entities.Metric(key, value, now_ms, step) for key, value in finite.items()],
+        )
+    except Exception as err:  # noqa: BLE001 - any tracking failure must not stop training
+        logger.debug("MLflow log_batch to run %s failed: %s", run_id, err)
+        return False
+    return True

@@ -6,9 +6,10 @@ import logging
 import math
 
 import keras
-import mlflow
 import numpy as np
 import tensorflow as tf
+
+from dlpipe.tracking import log_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -101,17 +102,9 @@ class GradientHealthMonitor(keras.callbacks.Callback):
     def _log(self, norms: dict[str, float]) -> None:
         if self.mlflow_run_id is None:
             return
-        metrics = {f"grad_norm/{name}": value for name, value in norms.items() if math.isfinite(value)}
-        try:
-            mlflow.MlflowClient().log_batch(
-                self.mlflow_run_id,
-                metrics=[
-                    mlflow.entities.Metric(key, value, int(tf.timestamp().numpy() * 1000), self._step)
-                    for key, value in metrics.items()
-                ],
-            )
-        except Exception as err:  # noqa: BLE001 - monitoring must not stop training
-            logger.warning("Could not log gradient norms: %s", err)
+        metrics = {f"grad_norm/{name}": value for name, value in norms.items()}
+        if not log_metrics(self.mlflow_run_id, metrics, step=self._step):
+            logger.warning("Could not log gradient norms at step %d", self._step)
 
     def _measure(self) -> None:
         norms = self.layer_gradient_norms()

@@ -157,10 +157,6 @@ class _TrialRunner:
             logger.warning("Could not close MLflow run of a trial: %s", err)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        # One graph per trial: without it every new model adds to the same global graph and
-        # memory grows trial after trial.
-        keras.backend.clear_session()
-        release_memory()
         tuning = self.config.tuning
         overrides = suggest(trial, tuning.search_space)
         trial_config = parse_family(self.family, with_overrides(self.base, overrides))
@@ -200,6 +196,8 @@ class _TrialRunner:
             raise
         finally:
             self._end_run(run_id, state, value)
+            # Each trial leaves its model behind: without this, every new model adds to the same
+            # Keras state and memory grows trial after trial.
             keras.backend.clear_session()
             release_memory()
 
@@ -232,6 +230,7 @@ def run_study(
         remaining,
     )
     if remaining:
+        keras.backend.clear_session()  # the first trial starts clean too
         study.optimize(
             runner,
             n_trials=remaining,
@@ -241,7 +240,6 @@ def run_study(
             callbacks=trial_callbacks,
         )
     study.set_user_attr(OPEN_ATTR, False)
-    keras.backend.clear_session()
     if not any(t.state == TrialState.COMPLETE for t in study.trials):
         raise RuntimeError(
             f"Study '{tuning.study_name}' ({tuning.storage_path}) has no completed trial: every "
