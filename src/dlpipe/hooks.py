@@ -1,22 +1,159 @@
-"""Kedro hooks of dlpipe."""
+"""Kedro hooks of dlpipe: fail fast on bad input, and leave nothing half-done behind a fault."""
+
+from __future__ import annotations
 
 import logging
+import os
+import socket
+import urllib.error
+import urllib.request
 
 from kedro.framework.hooks import hook_impl
 
 from dlpipe.config.schema import validate_parameters
+from dlpipe.interrupts import RunTerminated, install_sigterm_handler, termination_requested
 
 logger = logging.getLogger(__name__)
+
+PID_TAG = "dlpipe.pid"
+HOST_TAG = "dlpipe.host"
+# Seconds to wait for a remote tracking server's /health before refusing to start.
+PROBE_TIMEOUT_S = float(os.environ.get("DLPIPE_TRACKING_PROBE_TIMEOUT_S", "5"))
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The configured MLflow tracking server does not answer."""
 
 
 class ParameterValidationHooks:
     """Validates every parameter group against its schema when the Kedro context is created.
 
-    This is the earliest hook of a run: a bad value fails it before the catalog is used, before any
-    node runs and before kedro-mlflow starts a run, so nothing is trained and no run is left behind.
+    This is the earliest hook of a run, and it runs before kedro-mlflow's: a bad value fails it
+    before the catalog is used, before any node runs and before a tracking store or run is
+    created, so nothing is trained and no run is left behind.
     """
 
-    @hook_impl
+    @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
         validate_parameters(context.params)
         logger.info("Parameters validated for families: %s", ", ".join(sorted(context.params)))
+
+
+class TrackingPreflightHooks:
+    """Checks that a remote MLflow tracking server answers before anything else contacts it.
+
+    MLflow's client would otherwise retry for minutes before failing. Local stores (``sqlite:``,
+    files) need no check.
+    """
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        try:
+            server = context.config_loader["mlflow"].get("server", {})
+        except Exception:  # noqa: BLE001 - no mlflow.yml: kedro-mlflow's defaults, a local store
+            return
+        uri = server.get("mlflow_tracking_uri") or ""
+        if uri.startswith(("http://", "https://")):
+            check_tracking_server(uri, timeout_s=PROBE_TIMEOUT_S)
+
+
+def check_tracking_server(uri: str, *, timeout_s: float) -> None:
+    """Raise ``TrackingUnavailableError`` unless ``uri``/health answers within ``timeout_s``."""
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - http(s) only
+            status = response.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    except (TimeoutError, urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise TrackingUnavailableError(
+            f"server.mlflow_tracking_uri: the MLflow tracking server {uri} does not answer ({reason}; "
+            f"checked {url} with a {timeout_s:g} s timeout). Start it, fix the URI in "
+            "conf/<env>/mlflow.yml, or use a local store such as sqlite:///mlflow.db. Nothing has run yet."
+        ) from err
+    if status >= 500:
+        raise TrackingUnavailableError(
+            f"server.mlflow_tracking_uri: the MLflow tracking server {uri} answers {url} with HTTP "
+            f"{status}. Nothing has run yet."
+        )
+
+
+class RunLifecycleHooks:
+    """Makes a killed or terminated run visible in MLflow instead of leaving it RUNNING.
+
+    - SIGTERM raises ``RunTerminated`` (see ``dlpipe.interrupts``); the run is then closed as
+      KILLED rather than FAILED.
+    - Each run is tagged with its process id and host; a later run on the same host closes, as
+      KILLED, the runs (and their nested trial runs) whose process died without closing them
+      (SIGKILL, power loss).
+    """
+
+    def __init__(self):
+        self.run_id: str | None = None
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        import mlflow
+
+        install_sigterm_handler()
+        active = mlflow.active_run()
+        if active is None:
+            return
+        self.run_id = active.info.run_id
+        try:
+            mlflow.set_tags({PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+            close_abandoned_runs(active.info.experiment_id, current_run_id=self.run_id)
+        except Exception as err:  # noqa: BLE001 - bookkeeping of old runs must not stop this one
+            logger.warning("Could not check for runs left open by killed processes: %s", err)
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        # Runs after kedro-mlflow closed the run as FAILED; a SIGTERM is recorded as KILLED.
+        if self.run_id is None or not (isinstance(error, RunTerminated) or termination_requested()):
+            return
+        import mlflow
+
+        try:
+            mlflow.MlflowClient().set_terminated(self.run_id, "KILLED")
+            logger.warning("MLflow run %s recorded as KILLED (%s)", self.run_id, termination_requested())
+        except Exception as err:  # noqa: BLE001
+            logger.warning("Could not mark MLflow run %s as KILLED: %s", self.run_id, err)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_abandoned_runs(experiment_id: str, *, current_run_id: str | None = None) -> list[str]:
+    """Close as KILLED the RUNNING runs of this host whose process is gone, and their nested runs.
+
+    Returns the ids of the runs it closed.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    running = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'")
+    host = socket.gethostname()
+    abandoned = {
+        run.info.run_id
+        for run in running
+        if run.info.run_id != current_run_id
+        and run.data.tags.get(HOST_TAG) == host
+        and run.data.tags.get(PID_TAG, "").isdigit()
+        and not _process_alive(int(run.data.tags[PID_TAG]))
+    }
+    children = {run.info.run_id for run in running if run.data.tags.get("mlflow.parentRunId") in abandoned}
+    for run_id in sorted(abandoned | children):
+        client.set_tag(run_id, "dlpipe.closed_by", "a later run: its process had died")
+        if run_id in children:
+            client.set_tag(run_id, "optuna.state", "FAIL")
+        client.set_terminated(run_id, "KILLED")
+        logger.warning("MLflow run %s was left RUNNING by a process that died: recorded as KILLED", run_id)
+    return sorted(abandoned | children)

@@ -2,11 +2,13 @@
 
 from kedro.config import OmegaConfigLoader
 
-from dlpipe.hooks import ParameterValidationHooks
+from dlpipe.hooks import ParameterValidationHooks, RunLifecycleHooks, TrackingPreflightHooks
 
-# Parameters are checked against their schemas as soon as the context exists: a typo or a bad value
-# stops the run before any data is loaded and before kedro-mlflow opens a run.
-HOOKS = (ParameterValidationHooks(),)
+# Parameters are checked against their schemas as soon as the context exists, then a remote
+# tracking server is probed: a typo, a bad value or an unreachable server stops the run before any
+# data is loaded and before kedro-mlflow opens a run. (Among hooks of equal priority the one
+# registered last runs first: validation comes before the probe.)
+HOOKS = (TrackingPreflightHooks(), ParameterValidationHooks(), RunLifecycleHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

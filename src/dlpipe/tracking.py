@@ -16,14 +16,23 @@ class MlflowEpochLogger(keras.callbacks.Callback):
     """Logs every epoch's metrics to one MLflow run (``run_id``), keys prefixed by ``prefix``.
 
     A failure to log (server gone, disk full) is reported once as a warning and training goes on:
-    losing a metric is better than losing the training.
+    losing a metric is better than losing the training. The metrics that could not be sent are
+    kept (up to ``max_pending``) and sent with a later epoch once the server answers again; while
+    it does not, a new attempt is made at most every ``retry_interval_s`` seconds, so a dead server
+    costs one failed request per interval, not one per epoch.
     """
 
-    def __init__(self, run_id: str, prefix: str = ""):
+    def __init__(
+        self, run_id: str, prefix: str = "", *, retry_interval_s: float = 30.0, max_pending: int = 10_000
+    ):
         super().__init__()
         self.run_id = run_id
         self.prefix = prefix
+        self.retry_interval_s = retry_interval_s
+        self.max_pending = max_pending
         self._client = mlflow.MlflowClient()
+        self._pending: list[tuple[int, dict[str, float]]] = []
+        self._last_failure: float | None = None
         self._warned = False
 
     def on_epoch_end(self, epoch, logs=None):
@@ -32,9 +41,37 @@ class MlflowEpochLogger(keras.callbacks.Callback):
             for key, value in (logs or {}).items()
             if isinstance(value, int | float)
         }
-        if not log_metrics(self.run_id, metrics, step=epoch, client=self._client) and not self._warned:
-            logger.warning("MLflow logging failed at epoch %d, training goes on", epoch)
-            self._warned = True
+        self._pending.append((epoch, metrics))
+        del self._pending[: -self.max_pending]
+        self.flush(epoch)
+
+    def on_train_end(self, logs=None):
+        if self._pending:
+            self.flush(None, force=True)
+
+    def flush(self, epoch: int | None, *, force: bool = False) -> bool:
+        """Send the pending metrics; False when the server still does not take them."""
+        now = time.monotonic()
+        if not force and self._last_failure is not None and now - self._last_failure < self.retry_interval_s:
+            return False
+        while self._pending:
+            step, metrics = self._pending[0]
+            if not log_metrics(self.run_id, metrics, step=step, client=self._client):
+                self._last_failure = time.monotonic()
+                if not self._warned:
+                    logger.warning(
+                        "MLflow logging to run %s failed at epoch %s; training goes on and the metrics "
+                        "are kept to be sent when the tracking server answers again",
+                        self.run_id,
+                        "end" if epoch is None else epoch + 1,
+                    )
+                    self._warned = True
+                return False
+            self._pending.pop(0)
+        if self._last_failure is not None:
+            logger.warning("MLflow logging to run %s works again: pending metrics sent", self.run_id)
+            self._last_failure, self._warned = None, False
+        return True
 
 
 def log_metrics(run_id: str, metrics: dict[str, float], *, step: int, client=None) -> bool:
@@ -53,6 +90,6 @@ def log_metrics(run_id: str, metrics: dict[str, float], *, step: int, client=Non
             metrics=[mlflow.entities.Metric(key, value, now_ms, step) for key, value in finite.items()],
         )
     except Exception as err:  # noqa: BLE001 - any tracking failure must not stop training
-        logger.debug("MLflow log_batch to run %s failed: %s", run_id, err)
+        logger.warning("MLflow log_batch to run %s failed: %s", run_id, str(err).splitlines()[0][:300])
         return False
     return True

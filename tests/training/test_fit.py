@@ -39,20 +39,18 @@ def test_train_model_applies_tuned_parameters_and_checkpoints(cnn_params, fashio
 
 
 def test_training_callbacks_cover_the_essentials(cnn_params):
+    from dlpipe.training.callbacks import AtomicModelCheckpoint, NanGuard, TrainingBackup
+
     config = parse_family("cnn", cnn_params)
-    kinds = {type(cb) for cb in build_training_callbacks(config.training)}
-    assert {
-        keras.callbacks.EarlyStopping,
-        keras.callbacks.ModelCheckpoint,
-        keras.callbacks.BackupAndRestore,
-        keras.callbacks.TerminateOnNaN,
-    } <= kinds
-    early = next(
-        cb
-        for cb in build_training_callbacks(config.training)
-        if isinstance(cb, keras.callbacks.EarlyStopping)
-    )
+    callbacks = build_training_callbacks(config.training)
+    kinds = {type(cb) for cb in callbacks}
+    assert {keras.callbacks.EarlyStopping, AtomicModelCheckpoint, TrainingBackup, NanGuard} <= kinds
+    early = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping))
     assert early.restore_best_weights
+    # The backup must see the end-of-epoch state of early stopping and the checkpoint.
+    backup = next(cb for cb in callbacks if isinstance(cb, TrainingBackup))
+    assert callbacks.index(backup) > callbacks.index(early)
+    assert early in backup.stateful
 
 
 def test_nan_loss_stops_training_with_an_error(cnn_params, tiny_splits):

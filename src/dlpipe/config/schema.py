@@ -356,6 +356,8 @@ class TuningConfig(Strict):
     enabled: bool = True
     study_name: str = Field(min_length=1)
     storage_path: str = Field(min_length=1)  # SQLite file; re-running continues the same study
+    # How long to wait for a study file that another process holds locked before failing.
+    lock_timeout_s: float = Field(60.0, gt=0.0)
     n_trials: PositiveInt = 10  # trials added by each run
     timeout_s: float | None = Field(None, gt=0.0)
     epochs: PositiveInt = 3
@@ -382,6 +384,9 @@ class FamilyConfig(Strict):
     """All parameters of one model family (the ``cnn:`` or ``mlp:`` block of parameters)."""
 
     seed: int = 42
+    # Deterministic kernels (tf.config.experimental.enable_op_determinism): the same seed gives the
+    # same sampled trials and the same metrics, at some cost in speed.
+    deterministic: bool = False
     dataset: DatasetConfig = DatasetConfig()
     augmentation: AugmentationConfig = AugmentationConfig()
     model: ModelConfig

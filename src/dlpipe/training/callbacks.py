@@ -1,45 +1,284 @@
-"""The callbacks of the final training, built in one place from config."""
+"""The callbacks of the final training, built in one place from config, and the fault-tolerant ones
+dlpipe adds to Keras: a backup that survives a kill or a corrupted file, a checkpoint that a full
+disk cannot destroy, and a NaN guard that names where training broke."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from dlpipe.config.schema import TrainingConfig
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite, naming epoch and batch.
+
+    It raises instead of stopping gracefully: a graceful stop runs every callback's
+    ``on_train_end``, which would delete the backup of the last good epoch.
+    """
+
+    def __init__(self, backup_dir: str | None = None):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        kept = ""
+        if self.backup_dir:
+            kept = f" The backup of the last finished epoch is kept in {self.backup_dir}."
+        raise NonFiniteLossError(
+            f"Training loss is {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}: training "
+            "diverged (lower training.optimizer.learning_rate, enable training.gradient_clipping, or "
+            f"check the inputs).{kept}"
+        )
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``ModelCheckpoint`` that never leaves a half-written file in place of a good one.
+
+    The model is written to a temporary file next to the target and renamed over it only once
+    complete, so a full disk or a kill during the write keeps the previous checkpoint intact.
+    """
+
+    def _save_model(self, epoch, batch, logs):
+        final = self._get_file_path(epoch, batch, logs)
+        directory, name = os.path.split(final)
+        stem, extension = os.path.splitext(name)
+        partial = os.path.join(directory, f".{stem}.partial{extension}")
+        original = self.filepath
+        self.filepath = partial
+        try:
+            super()._save_model(epoch, batch, logs)
+        except OSError as err:
+            _remove_quietly(partial)
+            raise OSError(
+                err.errno,
+                f"Could not write checkpoint {final} at epoch {epoch + 1}: {err}. The previous checkpoint "
+                f"{final} is intact{' ' if os.path.exists(final) else ' (there was none)'}; free space "
+                "or change training.checkpoint_dir.",
+            ) from err
+        finally:
+            self.filepath = original
+        if os.path.exists(partial):
+            os.replace(partial, final)
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """Backs up the whole training state after every epoch and restores it when training restarts.
+
+    Each backup is a folder ``epoch-NNNN`` holding the model and optimizer weights, the epoch, the
+    history so far and the state of the early-stopping and checkpoint callbacks given in
+    ``stateful`` (so a resumed run neither forgets its best epoch nor overwrites the best checkpoint
+    with a worse one). A backup is written to a temporary folder and renamed when complete; the
+    previous one is kept, so a kill during the write, or a backup corrupted later, falls back to
+    the one before. When no backup can be read, training starts over from epoch 0 and says so.
+    The backups are deleted only when training ends normally.
+
+    Place it after the callbacks in ``stateful``: it must see their end-of-epoch state.
+    """
+
+    WEIGHTS = "state.weights.h5"
+    METADATA = "state.json"
+    BEST_WEIGHTS = "best_weights.npz"
+
+    def __init__(self, backup_dir: str, stateful: list[keras.callbacks.Callback] = (), keep: int = 2):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+        self.stateful = list(stateful)
+        self.keep = max(1, keep)
+        self.history: dict[str, list[float]] = {}
+        self.restored_from: Path | None = None
+        self.restored_epoch = 0
+
+    # ----------------------------------------------------------------------- restore
+
+    def backups(self) -> list[Path]:
+        """The complete backups, newest first."""
+        if not self.backup_dir.is_dir():
+            return []
+        found = [p for p in self.backup_dir.glob("epoch-*") if p.is_dir() and p.name[6:].isdigit()]
+        return sorted(found, key=lambda p: int(p.name[6:]), reverse=True)
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+        self.restored_from, self.restored_epoch = None, 0
+        candidates = self.backups()
+        if not candidates:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        initial_state = [v.numpy() for v in self._variables()]
+        for backup in candidates:
+            try:
+                self._restore(backup)
+            except Exception as err:  # noqa: BLE001 - any unreadable backup: try the previous one
+                for variable, value in zip(self._variables(), initial_state, strict=True):
+                    variable.assign(value)
+                aside = backup.with_name(backup.name + ".corrupt")
+                shutil.rmtree(aside, ignore_errors=True)
+                backup.rename(aside)
+                logger.warning(
+                    "Backup %s cannot be read (%s: %s); moved it to %s and trying an older one",
+                    backup,
+                    type(err).__name__,
+                    err,
+                    aside,
+                )
+                continue
+            self.restored_from = backup
+            logger.warning(
+                "Resuming training from backup %s: epochs 1-%d are done, continuing at epoch %d",
+                backup,
+                self.restored_epoch,
+                self.restored_epoch + 1,
+            )
+            return
+        self.model._initial_epoch = 0
+        logger.warning("No readable backup in %s: training starts over from epoch 1", self.backup_dir)
+
+    def _variables(self):
+        variables = list(self.model.variables)
+        if self.model.optimizer is not None:
+            variables += list(self.model.optimizer.variables)
+        return variables
+
+    def _restore(self, backup: Path) -> None:
+        metadata = json.loads((backup / self.METADATA).read_text())
+        epoch = int(metadata["epoch"])
+        self.model.load_weights(str(backup / self.WEIGHTS))
+        best_weights = None
+        if (backup / self.BEST_WEIGHTS).is_file():
+            with np.load(backup / self.BEST_WEIGHTS) as stored:
+                best_weights = [stored[f"w{i}"] for i in range(len(stored.files))]
+        for index, callback in enumerate(self.stateful):
+            state = metadata["callbacks"][str(index)]
+            for key, value in state.items():
+                setattr(callback, key, value)
+            if isinstance(callback, keras.callbacks.EarlyStopping):
+                callback.best_weights = best_weights
+        self.history = {key: list(values) for key, values in metadata["history"].items()}
+        self.restored_epoch = epoch
+        self.model._initial_epoch = epoch
+
+    # ----------------------------------------------------------------------- save
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self._save(epoch + 1)
+
+    def _save(self, epochs_done: int) -> None:
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        final = self.backup_dir / f"epoch-{epochs_done:04d}"
+        partial = self.backup_dir / f".partial-epoch-{epochs_done:04d}"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            partial.mkdir()
+            self.model.save_weights(str(partial / self.WEIGHTS), overwrite=True)
+            callback_state = {}
+            best_weights = None
+            for index, callback in enumerate(self.stateful):
+                callback_state[str(index)] = _callback_state(callback)
+                if isinstance(callback, keras.callbacks.EarlyStopping) and callback.best_weights is not None:
+                    best_weights = callback.best_weights
+            if best_weights is not None:
+                np.savez(partial / self.BEST_WEIGHTS, **{f"w{i}": w for i, w in enumerate(best_weights)})
+            metadata = {"epoch": epochs_done, "history": self.history, "callbacks": callback_state}
+            # The metadata is written last: a folder without it was never complete.
+            (partial / self.METADATA).write_text(json.dumps(metadata))
+        except OSError as err:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise OSError(
+                err.errno,
+                f"Could not write the training backup {final} after epoch {epochs_done}: {err}. The "
+                f"previous backup in {self.backup_dir} is intact; free space or change training.backup_dir.",
+            ) from err
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
+        for old in self.backups()[self.keep :]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def on_train_end(self, logs=None):
+        # Only a normal end reaches here (errors and kills skip on_train_end): the backup is no
+        # longer needed, and a rerun must start a new training rather than resume a finished one.
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def _callback_state(callback: keras.callbacks.Callback) -> dict:
+    """What a monitoring callback must remember across a restart, as JSON-safe values."""
+    names = ["best", "wait", "best_epoch", "stopped_epoch"]
+    state = {}
+    for name in names:
+        if hasattr(callback, name):
+            value = getattr(callback, name)
+            if isinstance(value, np.generic):
+                value = value.item()
+            if value is None or isinstance(value, int | float):
+                state[name] = value if not (isinstance(value, float) and math.isinf(value)) else None
+    return state
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 def build_training_callbacks(
     config: TrainingConfig, *, mlflow_run_id: str | None = None
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping (best weights restored), best-model checkpoint, backup-and-restore, NaN guard
+    """Early stopping (best weights restored), best-model checkpoint, per-epoch backup, NaN guard
     and, when a run is given, per-epoch MLflow logging.
 
     The backup lets a killed run resume at its last finished epoch; it is deleted only when
-    training ends normally.
+    training ends normally. Find it with ``training_backup(callbacks)``.
     """
     from dlpipe.tracking import MlflowEpochLogger
 
     checkpoint_dir = Path(config.checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor=config.early_stopping.monitor,
+        patience=config.early_stopping.patience,
+        min_delta=config.early_stopping.min_delta,
+        restore_best_weights=True,
+        verbose=1,
+    )
+    checkpoint = AtomicModelCheckpoint(
+        filepath=str(checkpoint_dir / "best.keras"),
+        monitor=config.early_stopping.monitor,
+        save_best_only=True,
+    )
     callbacks: list[keras.callbacks.Callback] = [
-        # raise_error=True stops at once without running on_train_end, so a NaN does not delete
-        # the backup of the last good epoch.
-        keras.callbacks.TerminateOnNaN(raise_error=True),
-        keras.callbacks.BackupAndRestore(backup_dir=config.backup_dir),
-        keras.callbacks.EarlyStopping(
-            monitor=config.early_stopping.monitor,
-            patience=config.early_stopping.patience,
-            min_delta=config.early_stopping.min_delta,
-            restore_best_weights=True,
-            verbose=1,
-        ),
-        keras.callbacks.ModelCheckpoint(
-            filepath=str(checkpoint_dir / "best.keras"),
-            monitor=config.early_stopping.monitor,
-            save_best_only=True,
-        ),
+        NanGuard(backup_dir=config.backup_dir),
+        early_stopping,
+        checkpoint,
+        TrainingBackup(config.backup_dir, stateful=[early_stopping, checkpoint]),
     ]
     if mlflow_run_id is not None:
         callbacks.append(MlflowEpochLogger(mlflow_run_id))
     return callbacks
+
+
+def training_backup(callbacks: list[keras.callbacks.Callback]) -> TrainingBackup | None:
+    """The ``TrainingBackup`` among ``callbacks``, if any."""
+    return next((cb for cb in callbacks if isinstance(cb, TrainingBackup)), None)

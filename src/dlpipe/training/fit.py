@@ -145,6 +145,11 @@ def fit_model(
     training = config.training
     check_loss_fits_labels(training.loss, dataset_info["num_classes"], dataset_info["name"])
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        import tensorflow as tf
+
+        # Process-wide and irreversible: every later model of this process is deterministic too.
+        tf.config.experimental.enable_op_determinism()
     num_train = len(splits["x_train"][:train_subset])
     batch_size = effective_batch_size(training, num_train)
     learning_rate = build_learning_rate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import keras
 import numpy as np
@@ -102,9 +103,16 @@ class GradientHealthMonitor(keras.callbacks.Callback):
     def _log(self, norms: dict[str, float]) -> None:
         if self.mlflow_run_id is None:
             return
+        # After a failure (server gone) logging pauses for a while rather than stall every step.
+        failed_at = getattr(self, "_log_failed_at", None)
+        if failed_at is not None and time.monotonic() - failed_at < 30.0:
+            return
         metrics = {f"grad_norm/{name}": value for name, value in norms.items()}
-        if not log_metrics(self.mlflow_run_id, metrics, step=self._step):
-            logger.warning("Could not log gradient norms at step %d", self._step)
+        if log_metrics(self.mlflow_run_id, metrics, step=self._step):
+            self._log_failed_at = None
+        else:
+            self._log_failed_at = time.monotonic()
+            logger.warning("Could not log gradient norms at step %d; retrying in 30 s", self._step)
 
     def _measure(self) -> None:
         norms = self.layer_gradient_norms()

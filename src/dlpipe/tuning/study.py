@@ -7,6 +7,7 @@ import ctypes
 import gc
 import logging
 import math
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from optuna.trial import TrialState
 from optuna_integration import KerasPruningCallback
 
 from dlpipe.config.schema import FamilyConfig, parse_family, with_overrides
+from dlpipe.interrupts import RunTerminated, termination_requested
 from dlpipe.tracking import MlflowEpochLogger
+from dlpipe.training.callbacks import NanGuard
 from dlpipe.training.fit import fit_model
 from dlpipe.tuning.search_space import create_pruner, create_sampler, suggest
 
@@ -27,8 +30,13 @@ logger = logging.getLogger(__name__)
 # Study-level bookkeeping kept in the study's own storage, so a rerun after a crash knows the target.
 TARGET_ATTR = "dlpipe_target_trials"
 OPEN_ATTR = "dlpipe_session_open"
-STALE_ATTR = "dlpipe_stale"
-MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
+MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class StudyStorageError(RuntimeError):
+    """The study's SQLite file cannot be used: locked by another process, corrupted, or not a study."""
 
 
 def storage_url(path: str) -> str:
@@ -38,16 +46,95 @@ def storage_url(path: str) -> str:
     return f"sqlite:///{file}"
 
 
-def open_study(config: FamilyConfig) -> optuna.Study:
-    """Create the study, or load it when its storage already holds one of that name."""
-    tuning = config.tuning
-    study = optuna.create_study(
-        study_name=tuning.study_name,
-        storage=storage_url(tuning.storage_path),
-        direction=tuning.direction,
-        load_if_exists=True,
-        pruner=create_pruner(tuning.pruner, tuning.epochs),
+def check_storage_file(path: str, lock_timeout_s: float) -> None:
+    """Refuse a study file that is empty, corrupted, not an Optuna storage, or locked too long.
+
+    Optuna would silently start a fresh study in an empty file, which hides the history a
+    truncated file had; a damaged file fails deep in SQLAlchemy. Both are reported here, naming
+    the file. Raises ``StudyStorageError``.
+    """
+    file = Path(path).expanduser().resolve()
+    if not file.exists():
+        return
+    key = "tuning.storage_path"
+    if file.stat().st_size == 0:
+        raise StudyStorageError(
+            f"{key}: {file} is empty (0 bytes), so the trials it held are gone or it was never a study. "
+            "dlpipe will not start a fresh study over it: restore it from a backup, or delete it to "
+            "start a new study."
+        )
+    with file.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise StudyStorageError(
+            f"{key}: {file} is not an SQLite database (corrupted or overwritten). Restore it from a "
+            "backup, or move it away to start a new study."
+        )
+    try:
+        connection = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=lock_timeout_s)
+        try:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+            listing = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            tables = {row[0] for row in listing}
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err):
+            raise StudyStorageError(
+                f"{key}: {file} is locked by another process (waited {lock_timeout_s:g} s, "
+                "tuning.lock_timeout_s). Another run may be tuning the same study: wait for it to "
+                "finish, or give this run its own tuning.storage_path."
+            ) from err
+        raise _corrupted(file, err) from err
+    except sqlite3.DatabaseError as err:
+        raise _corrupted(file, err) from err
+    if verdict != "ok":
+        raise _corrupted(file, verdict)
+    if tables and "studies" not in tables:
+        raise StudyStorageError(
+            f"{key}: {file} is an SQLite database but not an Optuna study storage (tables: "
+            f"{', '.join(sorted(tables))}). Point tuning.storage_path at a file of its own."
+        )
+
+
+def _corrupted(file: Path, reason) -> StudyStorageError:
+    return StudyStorageError(
+        f"tuning.storage_path: {file} is corrupted ({reason}). Its finished trials cannot be read; "
+        "restore it from a backup, or move it away to start a new study."
     )
+
+
+def open_study(config: FamilyConfig) -> optuna.Study:
+    """Create the study, or load it when its storage already holds one of that name.
+
+    Waits up to ``tuning.lock_timeout_s`` for a storage another process holds locked. Raises
+    ``StudyStorageError`` for a locked, corrupted or foreign storage file; never replaces one.
+    """
+    import sqlalchemy.exc
+
+    tuning = config.tuning
+    url = storage_url(tuning.storage_path)
+    check_storage_file(tuning.storage_path, tuning.lock_timeout_s)
+    try:
+        storage = optuna.storages.RDBStorage(
+            url, engine_kwargs={"connect_args": {"timeout": tuning.lock_timeout_s}}
+        )
+        study = optuna.create_study(
+            study_name=tuning.study_name,
+            storage=storage,
+            direction=tuning.direction,
+            load_if_exists=True,
+            pruner=create_pruner(tuning.pruner, tuning.epochs),
+        )
+    except sqlalchemy.exc.OperationalError as err:
+        file = Path(tuning.storage_path).expanduser().resolve()
+        if "locked" in str(err):
+            raise StudyStorageError(
+                f"tuning.storage_path: {file} is locked by another process (waited "
+                f"{tuning.lock_timeout_s:g} s, tuning.lock_timeout_s). Another run may be tuning the "
+                "same study: wait for it to finish, or give this run its own tuning.storage_path."
+            ) from err
+        raise _corrupted(file, err.orig if err.orig is not None else err) from err
     study.sampler = create_sampler(tuning.sampler, seed_offset=len(study.trials))
     return study
 
@@ -123,6 +210,7 @@ class _TrialRunner:
         self.dataset_info = dataset_info
         self.parent_run_id = parent_run_id
         self.client = mlflow.MlflowClient() if parent_run_id else None
+        self.study: optuna.Study | None = None  # set by run_study, to stop it on SIGTERM
         # Trials that share batch size and augmentation share their input pipelines (and caches).
         self.datasets: dict = {}
 
@@ -149,7 +237,7 @@ class _TrialRunner:
         if run_id is None:
             return
         try:
-            self.client.set_tag(run_id, "optuna.state", state)
+            self.client.set_tag(run_id, "optuna.state", "FAIL" if state == "INTERRUPTED" else state)
             if value is not None:
                 self.client.log_metric(run_id, f"trial_{self.config.tuning.metric}", value)
             self.client.set_terminated(run_id, MLFLOW_STATUS[state])
@@ -162,12 +250,15 @@ class _TrialRunner:
         trial_config = parse_family(self.family, with_overrides(self.base, overrides))
         run_id = self._start_run(trial, overrides)
         callbacks: list[keras.callbacks.Callback] = [
-            keras.callbacks.TerminateOnNaN(raise_error=True),
+            NanGuard(),
             KerasPruningCallback(trial, tuning.metric),
         ]
         if run_id:
             callbacks.append(MlflowEpochLogger(run_id))
         state, value = "FAIL", None
+        if termination_requested():
+            self.study.stop()
+            raise RunTerminated(f"not starting trial {trial.number}: {termination_requested()}")
         try:
             _, history = fit_model(
                 trial_config,
@@ -193,6 +284,13 @@ class _TrialRunner:
             return value
         except optuna.TrialPruned:
             state = "PRUNED"
+            raise
+        except RunTerminated:
+            # The trial in flight is FAIL for Optuna, but it does not count toward the run's total:
+            # the rerun redoes it. The study stops after this trial.
+            state = "INTERRUPTED"
+            trial.set_user_attr(STALE_ATTR, True)
+            self.study.stop()
             raise
         finally:
             self._end_run(run_id, state, value)
@@ -222,6 +320,7 @@ def run_study(
     if active is not None:
         _fail_stale_trial_runs(active.info.run_id, tuning.study_name)
     runner = _TrialRunner(family, config, splits, dataset_info, active.info.run_id if active else None)
+    runner.study = study
     logger.info(
         "Study '%s' (%s): %d trial(s) in storage, running %d more",
         tuning.study_name,
@@ -238,6 +337,12 @@ def run_study(
             catch=(Exception,),
             gc_after_trial=True,
             callbacks=trial_callbacks,
+        )
+    if termination_requested():
+        raise RunTerminated(
+            f"Tuning stopped ({termination_requested()}): study '{tuning.study_name}' keeps its "
+            f"{_counted_trials(study)} finished trial(s) in {tuning.storage_path}; re-run the same "
+            "command to finish it."
         )
     study.set_user_attr(OPEN_ATTR, False)
     if not any(t.state == TrialState.COMPLETE for t in study.trials):

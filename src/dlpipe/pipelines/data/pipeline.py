@@ -11,7 +11,7 @@ def create_pipeline() -> Pipeline:
             node(
                 load_dataset,
                 inputs=["params:dataset", "params:seed"],
-                outputs=["dataset_splits", "dataset_info"],
+                outputs=["dataset_splits", "dataset_info", "test_split"],
                 name="load_dataset",
             )
         ]

@@ -14,11 +14,11 @@ from dlpipe.evaluation.plots import plot_confusion_matrix, plot_training_curves
 
 def evaluate_model(
     trained_model: keras.Model,
-    dataset_splits: dict[str, np.ndarray],
+    test_split: dict[str, np.ndarray],
     dataset_info: dict[str, Any],
     config: dict[str, Any],
 ):
-    """Evaluate the trained model on the test split.
+    """Evaluate the trained model on the test split (``x_test``, ``y_test``).
 
     Returns:
         MLflow metrics (``test_loss``, ``test_accuracy``, macro F1, per-class F1), the per-class
@@ -27,8 +27,8 @@ def evaluate_model(
     family_config = parse_node_config(config)
     result = evaluate_classifier(
         trained_model,
-        dataset_splits["x_test"],
-        dataset_splits["y_test"],
+        test_split["x_test"],
+        test_split["y_test"],
         class_names=dataset_info["class_names"],
         loss=family_config.training.loss,
         batch_size=family_config.training.batch_size,

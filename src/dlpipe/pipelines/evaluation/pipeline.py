@@ -10,7 +10,7 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 evaluate_model,
-                inputs=["trained_model", "dataset_splits", "dataset_info", "params:config"],
+                inputs=["trained_model", "test_split", "dataset_info", "params:config"],
                 outputs=["test_metrics", "classification_report", "confusion_matrix_plot"],
                 name="evaluate_model",
             ),

@@ -11,7 +11,7 @@ import numpy as np
 
 from dlpipe.config.schema import parse_node_config
 from dlpipe.models.geometry import model_summary_text
-from dlpipe.training.callbacks import build_training_callbacks
+from dlpipe.training.callbacks import build_training_callbacks, training_backup
 from dlpipe.training.fit import fit_model, iterations_per_epoch
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,10 @@ def train_model(
         callbacks=callbacks,
         mlflow_run_id=run_id,
     )
+    backup = training_backup(callbacks)
+    if backup is not None and backup.restored_epoch:
+        # Keras reports only the epochs of this process; the backup holds those before the restart.
+        history = {key: list(values) for key, values in backup.history.items()}
     if run_id is not None:
         mlflow.log_text(model_summary_text(model), "training/model_summary.txt")
     return model, history

@@ -1,0 +1,43 @@
+"""Kedro datasets of dlpipe."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import keras
+from kedro.io.core import DatasetError, get_filepath_str
+from kedro_datasets.tensorflow import TensorFlowModelDataset
+
+
+class KerasModelDataset(TensorFlowModelDataset):
+    """``TensorFlowModelDataset`` whose saves are all-or-nothing on the local filesystem.
+
+    The model is written to a hidden temporary file in the version's folder and renamed into place
+    only once complete. A failed save (disk full, kill) removes its partial file and its empty
+    version folder, so the latest version on disk is always a complete model. Other filesystems
+    use the parent's save.
+    """
+
+    def save(self, data: keras.Model) -> None:
+        if self._protocol not in ("file", None):
+            TensorFlowModelDataset.save.__wrapped__(self, data)
+            return
+        target = Path(get_filepath_str(self._get_save_path(), self._protocol))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.stem}.partial{target.suffix}")
+        try:
+            keras.saving.save_model(data, str(partial), **self._save_args)
+            os.replace(partial, target)
+        except OSError as err:
+            partial.unlink(missing_ok=True)
+            if target.parent != Path(get_filepath_str(self._filepath, self._protocol)).parent:
+                # A version folder holding nothing would look like a version to readers.
+                with contextlib.suppress(OSError):
+                    target.parent.rmdir()
+            raise DatasetError(
+                f"Could not save the model to {target}: {err}. No partial file is left; the latest "
+                "complete version is unchanged. Free space and re-run (the tuning study and the "
+                "training checkpoint are kept)."
+            ) from err
