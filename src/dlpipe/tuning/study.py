@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 # Study-level bookkeeping kept in the study's own storage, so a rerun after a crash knows the target.
 TARGET_ATTR = "dlpipe_target_trials"
 OPEN_ATTR = "dlpipe_session_open"
+FAIL_REASON_ATTR = "dlpipe_fail_reason"
 STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
 MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -291,6 +292,14 @@ class _TrialRunner:
             state = "INTERRUPTED"
             trial.set_user_attr(STALE_ATTR, True)
             self.study.stop()
+            raise
+        except Exception as err:
+            # Kept with the trial and its MLflow run, so the reason outlives the log.
+            reason = f"{type(err).__name__}: {err}"[:1000]
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            if run_id and self.client is not None:
+                with contextlib.suppress(Exception):
+                    self.client.set_tag(run_id, "dlpipe.fail_reason", reason)
             raise
         finally:
             self._end_run(run_id, state, value)

@@ -1,0 +1,300 @@
+"""Faults during tuning: a NaN trial, a killed study, a locked or corrupted study file, and
+determinism of the same seed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from dlpipe.config.schema import parse_family
+from dlpipe.tuning.study import FAIL_REASON_ATTR, STALE_ATTR, StudyStorageError, open_study, run_study
+from tests.reliability.conftest import (
+    kill_group,
+    make_project,
+    mlflow_runs,
+    run_kedro,
+    start_kedro,
+    wait_for,
+)
+
+
+def _initial_scale_space(cnn_params, choices):
+    cnn_params["tuning"].update(
+        search_space=[{"path": "model.initializer.stddev", "type": "categorical", "choices": choices}],
+        pruner={"name": "none"},
+        n_trials=3,
+    )
+    cnn_params["model"]["initializer"] = {"name": "random_normal"}
+    # Linear activations let an overflow through; a ReLU would map its NaNs to zero.
+    cnn_params["model"]["conv"]["activation"] = "linear"
+    cnn_params["model"]["dense"]["activation"] = "linear"
+    return parse_family("cnn", cnn_params)
+
+
+@pytest.mark.fault(5, "NaN inside a tuning trial: that trial FAIL, the study goes on, best unaffected")
+def test_nan_trial_fails_alone_and_the_best_trial_is_unaffected(cnn_params, fashion_splits, tmp_path):
+    splits, info = fashion_splits
+    config = _initial_scale_space(cnn_params, [0.05, 1e30, 0.02])
+    # The trials are fixed in advance: a sound one, one whose activations overflow, a sound one.
+    queued = open_study(config)
+    for stddev in (0.05, 1e30, 0.02):
+        queued.enqueue_trial({"model.initializer.stddev": stddev})
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as parent:
+            study = run_study("cnn", config, splits, info)
+        trials = study.trials
+        assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+        reason = trials[1].user_attrs[FAIL_REASON_ATTR]
+        assert "Training loss is nan" in reason and "epoch 1, batch" in reason
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        assert study.best_trial.number == max(complete, key=lambda t: t.value).number
+        assert study.best_trial.params["model.initializer.stddev"] != 1e30
+
+        client = mlflow.MlflowClient()
+        children = client.search_runs(
+            [parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+        )
+        status = {int(r.data.tags["optuna.trial_number"]): r.info.status for r in children}
+        assert status == {0: "FINISHED", 1: "FAILED", 2: "FINISHED"}
+        failed = next(r for r in children if r.data.tags["optuna.trial_number"] == "1")
+        assert failed.data.tags["dlpipe.fail_reason"] == reason
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def _trial_states(database: Path) -> dict[int, str]:
+    if not database.exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return dict(connection.execute("SELECT number, state FROM trials"))
+    except sqlite3.Error:
+        return {}  # tables not created yet
+
+
+@pytest.mark.fault(6, "tuning killed mid-trial: rerun fails the stale trial, stops at the configured total")
+def test_tuning_killed_mid_trial_then_rerun_finishes_at_the_configured_total(tmp_path):
+    n_trials = 3
+    project = make_project(
+        tmp_path / "project",
+        {
+            "training": {"epochs": 1},
+            "tuning": {
+                "enabled": True,
+                "n_trials": n_trials,
+                "epochs": 2,
+                "train_subset": 1000,
+                "validation_subset": 200,
+            },
+        },
+    )
+    database = project / "data/06_models/optuna/cnn.db"
+    first = start_kedro(project, "run", "--pipelines=cnn", log=tmp_path / "first.log")
+    try:
+        wait_for(
+            lambda: _trial_states(database).get(1) == "RUNNING",
+            timeout=300,
+            process=first,
+            what="trial 1 to start",
+        )
+        time.sleep(0.5)  # inside the trial's training
+        kill_group(first, signal.SIGKILL)
+    finally:
+        if first.poll() is None:
+            kill_group(first)
+    assert _trial_states(database) == {0: "COMPLETE", 1: "RUNNING"}
+
+    second = run_kedro(project, "run", "--pipelines=cnn")
+    assert second.returncode == 0, second.stdout[-4000:]
+    assert "Trial 1 was left running by an interrupted run: marked FAIL" in second.stdout
+    assert f"Continuing an interrupted tuning run: 1 of {n_trials} trials done" in second.stdout
+    study = optuna.load_study(study_name="cnn", storage=f"sqlite:///{database}")
+    states = [t.state for t in study.trials]
+    # Trial 0 kept, trial 1 failed as stale, trials 2-3 complete the configured 3: one trial redone.
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert study.trials[1].user_attrs.get(STALE_ATTR) is True
+    runs = mlflow_runs(project)
+    assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
+    killed_parent = min(
+        (r for r in runs if "mlflow.parentRunId" not in r.data.tags), key=lambda r: r.info.start_time
+    )
+    assert killed_parent.info.status == "KILLED"
+    stale_trial_run = next(r for r in runs if r.info.run_name == "cnn-trial-1")
+    assert stale_trial_run.info.status in ("KILLED", "FAILED")
+    assert stale_trial_run.data.tags["optuna.state"] == "FAIL"
+
+
+# --------------------------------------------------------------------------- the study file
+
+
+def _study_with_history(cnn_params) -> tuple[Path, object]:
+    config = parse_family("cnn", cnn_params)
+    study = open_study(config)
+    for value in (0.5, 0.7):
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        study.tell(trial, value)
+    return Path(config.tuning.storage_path), config
+
+
+LOCKER = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+    connection.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    connection.execute("COMMIT")
+    """
+)
+
+
+def _lock(database: Path, seconds: float) -> subprocess.Popen:
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(database), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert locker.stdout.readline().strip() == "locked"
+    return locker
+
+
+@pytest.mark.fault(7, "study database locked by another process: bounded wait, clear error, no damage")
+def test_locked_study_fails_after_a_bounded_wait_naming_the_file(cnn_params):
+    database, config = _study_with_history(cnn_params)
+    cnn_params["tuning"]["lock_timeout_s"] = 1.5
+    config = parse_family("cnn", cnn_params)
+    locker = _lock(database, seconds=60)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StudyStorageError, match="is locked by another process") as raised:
+            open_study(config)
+        waited = time.monotonic() - started
+    finally:
+        locker.kill()
+        locker.wait()
+    assert str(database) in str(raised.value)
+    assert "tuning.lock_timeout_s" in str(raised.value)
+    assert waited < 30, f"the wait was not bounded by tuning.lock_timeout_s: {waited:.1f} s"
+    assert [t.value for t in open_study(config).trials] == [0.5, 0.7]  # no damage
+
+
+@pytest.mark.fault(7, "study database locked by another process: bounded wait, clear error, no damage")
+def test_study_locked_briefly_is_waited_for_and_continues(cnn_params):
+    database, _ = _study_with_history(cnn_params)
+    cnn_params["tuning"]["lock_timeout_s"] = 30
+    config = parse_family("cnn", cnn_params)
+    locker = _lock(database, seconds=2)
+    try:
+        study = open_study(config)
+    finally:
+        locker.wait(timeout=60)
+    assert [t.value for t in study.trials] == [0.5, 0.7]
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _damage_header(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[:100] = b"\x13" * 100
+    path.write_bytes(bytes(data))
+
+
+def _truncate_to_empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _damage_pages(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for start in range(page, len(data), page):  # every page but the header's
+        data[start : start + page] = b"\xff" * min(page, len(data) - start)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.fault(8, "study database corrupted: clear error naming the file, never a silent fresh study")
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (_damage_header, "is not an SQLite database"),
+        (_truncate_to_empty, "is empty"),
+        (_damage_pages, "is corrupted"),
+    ],
+    ids=["header", "truncated", "pages"],
+)
+def test_corrupted_study_is_refused_naming_the_file(cnn_params, fashion_splits, damage, expected):
+    database, config = _study_with_history(cnn_params)
+    damage(database)
+    damaged = database.read_bytes()
+    splits, info = fashion_splits
+    with pytest.raises(StudyStorageError, match=expected) as raised:
+        run_study("cnn", config, splits, info)
+    assert f"tuning.storage_path: {database}" in str(raised.value)
+    assert database.read_bytes() == damaged  # untouched: no fresh study written over it
+
+
+@pytest.mark.fault(8, "study database corrupted: clear error naming the file, never a silent fresh study")
+def test_a_foreign_database_is_not_turned_into_a_study(cnn_params, tmp_path):
+    foreign = tmp_path / "mlflow.db"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE runs (id TEXT)")
+    cnn_params["tuning"]["storage_path"] = str(foreign)
+    with pytest.raises(StudyStorageError, match="not an Optuna study storage"):
+        open_study(parse_family("cnn", cnn_params))
+
+
+# --------------------------------------------------------------------------- determinism
+
+DETERMINISTIC_RUN = textwrap.dedent(
+    """
+    import json, sys
+    from dlpipe.config.schema import parse_family
+    from dlpipe.data.loading import load_splits
+    from dlpipe.tuning.study import run_study
+    from dlpipe.training.fit import fit_model
+
+    params = json.loads(sys.argv[1])
+    config = parse_family("cnn", params)
+    splits, info = load_splits(config.dataset, config.seed)
+    study = run_study("cnn", config, splits, info)
+    _, history = fit_model(config, splits, info, epochs=2, callbacks=[])
+    print("RESULT " + json.dumps({
+        "trials": [[t.params, t.value, t.intermediate_values] for t in study.trials],
+        "history": history,
+    }))
+    """
+)
+
+
+@pytest.mark.fault(15, "same seed twice in deterministic mode: same trial parameters, same metrics")
+def test_same_seed_in_deterministic_mode_repeats_trials_and_metrics(cnn_params, tmp_path):
+    cnn_params["deterministic"] = True
+    cnn_params["tuning"].update(n_trials=3, sampler={"name": "tpe", "n_startup_trials": 2})
+    results = []
+    for attempt in ("first", "second"):
+        params = json.loads(json.dumps(cnn_params))
+        params["tuning"]["storage_path"] = str(tmp_path / f"{attempt}.db")
+        done = subprocess.run(
+            [sys.executable, "-c", DETERMINISTIC_RUN, json.dumps(params)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+        line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+        results.append(json.loads(line[len("RESULT ") :]))
+    first, second = results
+    assert len(first["trials"]) == 3
+    assert [t[0] for t in first["trials"]] == [t[0] for t in second["trials"]]  # sampled parameters
+    assert first == second  # and every metric, bit for bit
