@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -441,6 +442,13 @@ def _describe_error(prefix: str, error: dict[str, Any]) -> str:
         message = "unknown key (misspelled?)"
     elif error["type"] == "literal_error":
         message = f"unknown value; {error['msg'].lower()}"
+    elif error["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+        # A cross-field check names its own key ("tuning.search_space.0.path: ..."): make it the
+        # location, so every message starts with the full dotted key.
+        key, separator, rest = message.partition(": ")
+        if separator and re.fullmatch(r"[\w.]+", key):
+            location, message = f"{location}.{key}", rest
     value = error.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
     return f"{location}: {message}{shown}"
