@@ -93,3 +93,17 @@ def log_metrics(run_id: str, metrics: dict[str, float], *, step: int, client=Non
         logger.warning("MLflow log_batch to run %s failed: %s", run_id, str(err).splitlines()[0][:300])
         return False
     return True
+
+
+def try_tracking(action: str, call, *args, **kwargs) -> bool:
+    """Run one MLflow call (``call(*args, **kwargs)``); on failure warn naming ``action``, return False.
+
+    For bookkeeping inside a stage (parameters, summaries): a lost tracking server must not throw
+    away the model the stage just trained.
+    """
+    try:
+        call(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001 - any tracking failure
+        logger.warning("MLflow: could not %s (%s); the stage goes on", action, str(err).splitlines()[0][:300])
+        return False
+    return True

@@ -11,6 +11,7 @@ import numpy as np
 
 from dlpipe.config.schema import parse_node_config
 from dlpipe.models.geometry import model_summary_text
+from dlpipe.tracking import try_tracking
 from dlpipe.training.callbacks import build_training_callbacks, training_backup
 from dlpipe.training.fit import fit_model, iterations_per_epoch
 
@@ -42,8 +43,14 @@ def train_model(
         "Gradient descent '%s': %d updates per epoch", family_config.training.gradient_descent, updates
     )
     if run_id is not None:
-        mlflow.log_params({f"final.{key}": value for key, value in best_params.items()})
-        mlflow.log_param("iterations_per_epoch", updates)
+        try_tracking(
+            "log the final parameters",
+            mlflow.log_params,
+            {
+                **{f"final.{key}": value for key, value in best_params.items()},
+                "iterations_per_epoch": updates,
+            },
+        )
     callbacks = build_training_callbacks(family_config.training, mlflow_run_id=run_id)
     model, history = fit_model(
         family_config,
@@ -58,5 +65,7 @@ def train_model(
         # Keras reports only the epochs of this process; the backup holds those before the restart.
         history = {key: list(values) for key, values in backup.history.items()}
     if run_id is not None:
-        mlflow.log_text(model_summary_text(model), "training/model_summary.txt")
+        try_tracking(
+            "log the model summary", mlflow.log_text, model_summary_text(model), "training/model_summary.txt"
+        )
     return model, history
