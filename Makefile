@@ -9,14 +9,15 @@ FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export KEDRO_DISABLE_TELEMETRY := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install dataset run smoke test test-all lint viz mlflow-ui clean
+.PHONY: help install dataset run smoke test test-all lint audit viz viz-serve mlflow-ui clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
+# setuptools too: the one `venv` seeds (65.5.0 with Python 3.11) has known vulnerabilities.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools uv
 	$(BIN)/uv pip install --python $(BIN)/python -e ".[dev]"
 	touch $@
 
@@ -45,8 +46,14 @@ lint: install  ## ruff lint and format check
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 
+audit: install  ## pip-audit of .venv (needs PyPI); accepted ids in security/accepted-vulnerabilities.txt
+	$(BIN)/python security/audit.py
+
 viz: install  ## build the kedro-viz site of all pipelines into build/
 	$(BIN)/kedro viz build
+
+viz-serve: install  ## interactive kedro-viz on http://127.0.0.1:4141 (loopback only)
+	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141 --no-browser
 
 mlflow-ui: install  ## MLflow UI on http://127.0.0.1:5000 (loopback only)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
