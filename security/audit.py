@@ -6,7 +6,7 @@ security/accepted-vulnerabilities.txt.
 
 pip-audit asks PyPI's per-release JSON endpoint (/pypi/<name>/<version>/json) for each installed version.
 Where that endpoint is missing (a package proxy that serves only the project endpoint /pypi/<name>/json,
-as on this project's machines), pip-audit skips every package as "not found on PyPI" and still says "No
+as behind some package proxies), pip-audit skips every package as "not found on PyPI" and still says "No
 known vulnerabilities found". This script does not take that as a pass: for each such package it reads
 the project endpoint, whose `vulnerabilities` are those of the newest release. That answer is exact when
 the installed version is the newest release; any other package is reported as not audited.
