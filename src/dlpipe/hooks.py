@@ -80,13 +80,15 @@ def check_tracking_server(uri: str, *, timeout_s: float) -> None:
 
 
 class RunLifecycleHooks:
-    """Makes a killed or terminated run visible in MLflow instead of leaving it RUNNING.
+    """Makes a killed or terminated run visible in MLflow instead of leaving it RUNNING, and lets a
+    failed run be finished by running the same command again.
 
     - SIGTERM raises ``RunTerminated`` (see ``dlpipe.interrupts``); the run is then closed as
       KILLED rather than FAILED.
     - Each run is tagged with its process id and host; a later run on the same host closes, as
       KILLED, the runs (and their nested trial runs) whose process died without closing them
       (SIGKILL, power loss).
+    - Tuning sessions are closed only when the whole run succeeds (see ``dlpipe.tuning.study``).
     """
 
     def __init__(self):
@@ -96,7 +98,10 @@ class RunLifecycleHooks:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         import mlflow
 
+        from dlpipe.tuning.study import begin_pipeline_run
+
         install_sigterm_handler()
+        begin_pipeline_run()
         active = mlflow.active_run()
         if active is None:
             return
@@ -104,11 +109,29 @@ class RunLifecycleHooks:
         try:
             mlflow.set_tags({PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
             close_abandoned_runs(active.info.experiment_id, current_run_id=self.run_id)
+        except RunTerminated:
+            raise
         except Exception as err:  # noqa: BLE001 - bookkeeping of old runs must not stop this one
             logger.warning("Could not check for runs left open by killed processes: %s", err)
 
+    @hook_impl
+    def after_node_run(self, node) -> None:
+        # A SIGTERM swallowed by some library's error handling still stops the run here.
+        if termination_requested():
+            raise RunTerminated(f"Stopping after node {node.name}: {termination_requested()}")
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        from dlpipe.tuning.study import end_pipeline_run
+
+        end_pipeline_run(succeeded=True)
+
     @hook_impl(trylast=True)
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        from dlpipe.tuning.study import end_pipeline_run
+
+        # The tuning sessions stay open: re-running the command resumes, it does not re-tune.
+        end_pipeline_run(succeeded=False)
         # Runs after kedro-mlflow closed the run as FAILED; a SIGTERM is recorded as KILLED.
         if self.run_id is None or not (isinstance(error, RunTerminated) or termination_requested()):
             return

@@ -22,6 +22,11 @@ def termination_requested() -> str | None:
     return _requested["reason"]
 
 
+def clear_termination() -> None:
+    """Forget a received SIGTERM (for a process that goes on to start a new run, and for tests)."""
+    _requested["reason"] = None
+
+
 def _raise_terminated(signum, frame):
     _requested["reason"] = f"received {signal.Signals(signum).name}"
     raise RunTerminated(

@@ -9,6 +9,8 @@ import time
 import keras
 import mlflow
 
+from dlpipe.interrupts import RunTerminated
+
 logger = logging.getLogger(__name__)
 
 
@@ -89,6 +91,8 @@ def log_metrics(run_id: str, metrics: dict[str, float], *, step: int, client=Non
             run_id,
             metrics=[mlflow.entities.Metric(key, value, now_ms, step) for key, value in finite.items()],
         )
+    except RunTerminated:
+        raise
     except Exception as err:  # noqa: BLE001 - any tracking failure must not stop training
         logger.warning("MLflow log_batch to run %s failed: %s", run_id, str(err).splitlines()[0][:300])
         return False
@@ -103,6 +107,8 @@ def try_tracking(action: str, call, *args, **kwargs) -> bool:
     """
     try:
         call(*args, **kwargs)
+    except RunTerminated:
+        raise
     except Exception as err:  # noqa: BLE001 - any tracking failure
         logger.warning("MLflow: could not %s (%s); the stage goes on", action, str(err).splitlines()[0][:300])
         return False

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import keras
@@ -34,7 +35,8 @@ EPOCHS = 6
 
 def _interrupt_then_resume(tmp_path: Path, sig: int):
     """Start the cnn run, send ``sig`` to it while epoch 3 trains, then run the same command again."""
-    project = make_project(tmp_path / "project", {"training": {"epochs": EPOCHS}})
+    tuning = {"enabled": True, "n_trials": 2, "epochs": 1, "train_subset": 500, "validation_subset": 100}
+    project = make_project(tmp_path / "project", {"training": {"epochs": EPOCHS}, "tuning": tuning})
     first = start_kedro(project, "run", "--pipelines=cnn", log=tmp_path / "first.log")
     try:
         # Two finished epochs backed up: the run is now inside epoch 3.
@@ -61,6 +63,9 @@ def _interrupt_then_resume(tmp_path: Path, sig: int):
 
 def _assert_resumed(project: Path, backed_up: int, second) -> dict:
     assert second.returncode == 0, second.stdout[-4000:]
+    # The study was finished before the fault: the rerun does not tune again, so the tuned
+    # parameters (and the backup's model) are the same.
+    assert "2 trial(s) in storage, running 0 more" in second.stdout
     assert f"continuing at epoch {backed_up + 1}" in second.stdout
     # Only the epochs after the backup were trained again: at most the interrupted one is redone.
     assert f"fit: {EPOCHS - backed_up} epoch(s)" in second.stdout
@@ -99,6 +104,32 @@ def test_sigterm_mid_training_is_recorded_as_killed_and_the_rerun_resumes(tmp_pa
 
 
 # --------------------------------------------------------------------------- in-process faults
+
+
+class _SwallowedSigterm(keras.callbacks.Callback):
+    """SIGTERM arrives while code that catches every error runs (as a retrying HTTP client does)."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 2:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1)  # the handler runs here and raises into this frame
+            except Exception:  # noqa: BLE001 - the swallowing is the point
+                pass
+
+
+@pytest.mark.fault(2, "SIGTERM mid-training: recorded as killed, backup kept, rerun resumes")
+def test_sigterm_swallowed_by_a_library_still_stops_training(cnn_params, fashion_splits):
+    from dlpipe.interrupts import RunTerminated, clear_termination, terminate_on_sigterm
+
+    splits, info = fashion_splits
+    config = _config(cnn_params)
+    try:
+        with terminate_on_sigterm(), pytest.raises(RunTerminated, match="SIGTERM"):
+            _fit(config, splits, info, extra=[_SwallowedSigterm()])
+    finally:
+        clear_termination()
+    assert backup_epochs(Path(config.training.backup_dir)) == []  # stopped inside epoch 1
 
 
 class _StopAt(keras.callbacks.Callback):

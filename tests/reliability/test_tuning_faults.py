@@ -53,7 +53,8 @@ def test_nan_trial_fails_alone_and_the_best_trial_is_unaffected(cnn_params, fash
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        with mlflow.start_run() as parent:
+        experiment = mlflow.set_experiment("reliability")
+        with mlflow.start_run(experiment_id=experiment.experiment_id) as parent:
             study = run_study("cnn", config, splits, info)
         trials = study.trials
         assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]

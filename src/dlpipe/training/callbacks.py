@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from dlpipe.config.schema import TrainingConfig
+from dlpipe.interrupts import RunTerminated, termination_requested
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,18 @@ class NanGuard(keras.callbacks.Callback):
             "diverged (lower training.optimizer.learning_rate, enable training.gradient_clipping, or "
             f"check the inputs).{kept}"
         )
+
+
+class TerminationGuard(keras.callbacks.Callback):
+    """Stops training at the next batch once SIGTERM was received.
+
+    The SIGTERM handler raises where the program happens to be; if that was inside code that
+    swallows errors (a retrying HTTP client), this makes sure training still stops.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        if termination_requested():
+            raise RunTerminated(f"Stopping training: {termination_requested()}")
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -131,6 +144,8 @@ class TrainingBackup(keras.callbacks.Callback):
         for backup in candidates:
             try:
                 self._restore(backup)
+            except RunTerminated:
+                raise
             except Exception as err:  # noqa: BLE001 - any unreadable backup: try the previous one
                 for variable, value in zip(self._variables(), initial_state, strict=True):
                     variable.assign(value)
@@ -269,6 +284,7 @@ def build_training_callbacks(
         save_best_only=True,
     )
     callbacks: list[keras.callbacks.Callback] = [
+        TerminationGuard(),
         NanGuard(backup_dir=config.backup_dir),
         early_stopping,
         checkpoint,

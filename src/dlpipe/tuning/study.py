@@ -21,7 +21,7 @@ from optuna_integration import KerasPruningCallback
 from dlpipe.config.schema import FamilyConfig, parse_family, with_overrides
 from dlpipe.interrupts import RunTerminated, termination_requested
 from dlpipe.tracking import MlflowEpochLogger
-from dlpipe.training.callbacks import NanGuard
+from dlpipe.training.callbacks import NanGuard, TerminationGuard
 from dlpipe.training.fit import fit_model
 from dlpipe.tuning.search_space import create_pruner, create_sampler, suggest
 
@@ -103,6 +103,27 @@ def _corrupted(file: Path, reason) -> StudyStorageError:
         f"tuning.storage_path: {file} is corrupted ({reason}). Its finished trials cannot be read; "
         "restore it from a backup, or move it away to start a new study."
     )
+
+
+# Inside a Kedro pipeline run, a study's tuning session is closed only when the whole run has
+# succeeded: when the run dies later (in training, say), re-running the same command finds its
+# trials done and goes on to training, instead of adding another `n_trials`.
+_pipeline_run: dict[str, Any] = {"active": False, "studies": []}
+
+
+def begin_pipeline_run() -> None:
+    """Defer closing tuning sessions until ``end_pipeline_run`` (called by dlpipe's Kedro hooks)."""
+    _pipeline_run.update(active=True, studies=[])
+
+
+def end_pipeline_run(succeeded: bool) -> None:
+    """Close the tuning sessions of this run when it succeeded; leave them open for a rerun if not."""
+    studies, _pipeline_run["studies"] = _pipeline_run["studies"], []
+    _pipeline_run["active"] = False
+    if not succeeded:
+        return
+    for config in studies:
+        open_study(config).set_user_attr(OPEN_ATTR, False)
 
 
 def open_study(config: FamilyConfig) -> optuna.Study:
@@ -196,6 +217,8 @@ def _fail_stale_trial_runs(parent_run_id: str, study_name: str) -> None:
             client.set_tag(run.info.run_id, "optuna.state", "FAIL")
             client.set_terminated(run.info.run_id, "FAILED")
             logger.warning("Trial run %s was left running by an interrupted run: FAILED", run.info.run_name)
+    except RunTerminated:
+        raise
     except Exception as err:  # noqa: BLE001 - cleaning up old runs must not stop tuning
         logger.warning("Could not close stale MLflow trial runs: %s", err)
 
@@ -242,6 +265,8 @@ class _TrialRunner:
             if value is not None:
                 self.client.log_metric(run_id, f"trial_{self.config.tuning.metric}", value)
             self.client.set_terminated(run_id, MLFLOW_STATUS[state])
+        except RunTerminated:
+            raise
         except Exception as err:  # noqa: BLE001 - tracking must not break the study
             logger.warning("Could not close MLflow run of a trial: %s", err)
 
@@ -251,6 +276,7 @@ class _TrialRunner:
         trial_config = parse_family(self.family, with_overrides(self.base, overrides))
         run_id = self._start_run(trial, overrides)
         callbacks: list[keras.callbacks.Callback] = [
+            TerminationGuard(),
             NanGuard(),
             KerasPruningCallback(trial, tuning.metric),
         ]
@@ -353,7 +379,10 @@ def run_study(
             f"{_counted_trials(study)} finished trial(s) in {tuning.storage_path}; re-run the same "
             "command to finish it."
         )
-    study.set_user_attr(OPEN_ATTR, False)
+    if _pipeline_run["active"]:
+        _pipeline_run["studies"].append(config)
+    else:
+        study.set_user_attr(OPEN_ATTR, False)
     if not any(t.state == TrialState.COMPLETE for t in study.trials):
         raise RuntimeError(
             f"Study '{tuning.study_name}' ({tuning.storage_path}) has no completed trial: every "
