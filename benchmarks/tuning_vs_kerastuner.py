@@ -4,7 +4,9 @@ Same search space (the default `cnn` one, translated to KerasTuner hyperparamete
 (a seeded subset of Fashion-MNIST), same model builder and training recipe (no augmentation,
 constant learning rate), same wall-clock budget for each. Reports the
 best validation accuracy each reached and the time each first reached the target. Both are read at
-the end of each trial. KerasTuner is a benchmark-only dependency (`pip install keras-tuner`).
+the end of every epoch of every trial, by the same callback on both sides (a trial's epochs count
+as soon as they are trained, also when the trial is pruned later). KerasTuner is a
+benchmark-only dependency (`pip install keras-tuner`).
 
     .venv/bin/python benchmarks/tuning_vs_kerastuner.py [--budget 240] [--target 0.86] [--smoke]
 """
@@ -22,11 +24,34 @@ class BudgetExhausted(BaseException):
     """Stops KerasTuner's search loop (a BaseException, so KerasTuner does not retry it)."""
 
 
+def progress_watch(started: float, progress: list[tuple[float, float]], budget: float | None = None):
+    """A Keras callback appending (seconds since ``started``, best val_accuracy so far) per epoch.
+
+    With ``budget`` it raises ``BudgetExhausted`` once the time is spent (for KerasTuner, which has
+    no time limit of its own; Optuna's study timeout does the same for dlpipe).
+    """
+    import keras
+
+    class Watch(keras.callbacks.Callback):
+        trials = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            best = max(progress[-1][1] if progress else 0.0, (logs or {}).get("val_accuracy", 0.0))
+            progress.append((time.perf_counter() - started, best))
+            if budget is not None and time.perf_counter() - started > budget:
+                raise BudgetExhausted
+
+        def on_train_end(self, logs=None):
+            Watch.trials += 1
+
+    return Watch
+
+
 def first_time_at(progress: list[tuple[float, float]], target: float) -> float:
     return next((t for t, best in progress if best >= target), float("nan"))
 
 
-def run_dlpipe(params, splits, info, budget: float) -> list[tuple[float, float]]:
+def run_dlpipe(params, splits, info, budget: float) -> tuple[list[tuple[float, float]], int]:
     from dlpipe.config.schema import parse_family
     from dlpipe.tuning.study import run_study
 
@@ -35,21 +60,12 @@ def run_dlpipe(params, splits, info, budget: float) -> list[tuple[float, float]]
         params["tuning"].update(storage_path=f"{scratch}/study.db", n_trials=1000, timeout_s=budget)
         config = parse_family("cnn", params)
         started = time.perf_counter()
-        best = [0.0]
-
-        def record(study, trial):
-            if trial.value is not None:
-                best[0] = max(best[0], trial.value)
-            elif trial.intermediate_values:
-                best[0] = max(best[0], max(trial.intermediate_values.values()))
-            progress.append((time.perf_counter() - started, best[0]))
-
-        run_study("cnn", config, splits, info, trial_callbacks=[record])
-    return progress
+        watch = progress_watch(started, progress)
+        study = run_study("cnn", config, splits, info, fit_callbacks=[watch()])
+    return progress, len(study.trials)
 
 
-def run_kerastuner(params, splits, info, budget: float) -> list[tuple[float, float]]:
-    import keras
+def run_kerastuner(params, splits, info, budget: float) -> tuple[list[tuple[float, float]], int]:
     import keras_tuner as kt
 
     from dlpipe.config.schema import parse_family, with_overrides
@@ -103,18 +119,7 @@ def run_kerastuner(params, splits, info, budget: float) -> list[tuple[float, flo
 
     progress: list[tuple[float, float]] = []
     started = time.perf_counter()
-    best = [0.0]
-
-    class Watch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            self.trial_best = max(getattr(self, "trial_best", 0.0), (logs or {}).get("val_accuracy", 0.0))
-            if time.perf_counter() - started > budget:
-                raise BudgetExhausted
-
-        def on_train_end(self, logs=None):
-            best[0] = max(best[0], getattr(self, "trial_best", 0.0))
-            self.trial_best = 0.0
-            progress.append((time.perf_counter() - started, best[0]))
+    Watch = progress_watch(started, progress, budget)
 
     with tempfile.TemporaryDirectory() as scratch:
         tuner = kt.Hyperband(
@@ -136,7 +141,7 @@ def run_kerastuner(params, splits, info, budget: float) -> list[tuple[float, flo
                 tuner.oracle.hyperband_iterations += 1  # keep searching until the budget is spent
         except BudgetExhausted:
             pass
-    return progress
+    return progress, Watch.trials
 
 
 def main() -> None:
@@ -157,8 +162,12 @@ def main() -> None:
         params["tuning"].update(epochs=2, train_subset=256, validation_subset=128)
     splits, info = load_data(params, train_limit=params["tuning"]["train_subset"] + 2000)
 
-    ours = run_dlpipe(params, splits, info, args.budget)
-    theirs = run_kerastuner(params, splits, info, args.budget)
+    ours, ours_trials = run_dlpipe(params, splits, info, args.budget)
+    theirs, theirs_trials = run_kerastuner(params, splits, info, args.budget)
+    # Optuna starts no trial after its timeout but finishes the one in flight: epochs past the
+    # budget do not count, on either side.
+    ours = [(t, best) for t, best in ours if t <= args.budget]
+    theirs = [(t, best) for t, best in theirs if t <= args.budget]
     print(f"dlpipe progress (s, best val_accuracy): {[(round(t), round(b, 4)) for t, b in ours]}")
     print(f"KerasTuner progress (s, best val_accuracy): {[(round(t), round(b, 4)) for t, b in theirs]}")
     ours_best = ours[-1][1] if ours else 0.0
@@ -168,8 +177,8 @@ def main() -> None:
         {
             "budget_s": args.budget,
             "target_val_accuracy": args.target,
-            "dlpipe_trials": len(ours),
-            "kerastuner_trials": len(theirs),
+            "dlpipe_trials": ours_trials,
+            "kerastuner_trials": theirs_trials,
             "dlpipe_best_val_accuracy": ours_best,
             "kerastuner_best_val_accuracy": theirs_best,
             "dlpipe_time_to_target_s": ours_time,

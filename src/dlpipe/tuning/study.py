@@ -226,8 +226,11 @@ def _fail_stale_trial_runs(parent_run_id: str, study_name: str) -> None:
 class _TrialRunner:
     """The objective: one trial = one fit of the sampled configuration, tracked as a nested run."""
 
-    def __init__(self, family: str, config: FamilyConfig, splits, dataset_info, parent_run_id):
+    def __init__(
+        self, family: str, config: FamilyConfig, splits, dataset_info, parent_run_id, fit_callbacks=()
+    ):
         self.family = family
+        self.fit_callbacks = list(fit_callbacks)
         self.config = config
         self.base = config.model_dump()
         self.splits = splits
@@ -282,6 +285,7 @@ class _TrialRunner:
         ]
         if run_id:
             callbacks.append(MlflowEpochLogger(run_id))
+        callbacks += self.fit_callbacks
         state, value = "FAIL", None
         if termination_requested():
             self.study.stop()
@@ -341,11 +345,13 @@ def run_study(
     splits: dict[str, np.ndarray],
     dataset_info: dict[str, Any],
     trial_callbacks: list | None = None,
+    fit_callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> optuna.Study:
     """Run this run's share of trials of the family's study and return the study.
 
     A trial that fails (NaN loss, numerical error) is recorded as FAIL and the study goes on.
-    ``trial_callbacks`` are Optuna callbacks ``f(study, trial)`` run after each trial.
+    ``trial_callbacks`` are Optuna callbacks ``f(study, trial)`` run after each trial;
+    ``fit_callbacks`` are Keras callbacks added to every trial's training.
     """
     tuning = config.tuning
     study = open_study(config)
@@ -354,7 +360,9 @@ def run_study(
     active = mlflow.active_run()
     if active is not None:
         _fail_stale_trial_runs(active.info.run_id, tuning.study_name)
-    runner = _TrialRunner(family, config, splits, dataset_info, active.info.run_id if active else None)
+    runner = _TrialRunner(
+        family, config, splits, dataset_info, active.info.run_id if active else None, fit_callbacks or ()
+    )
     runner.study = study
     logger.info(
         "Study '%s' (%s): %d trial(s) in storage, running %d more",
