@@ -278,14 +278,13 @@ class _TrialRunner:
         overrides = suggest(trial, tuning.search_space)
         trial_config = parse_family(self.family, with_overrides(self.base, overrides))
         run_id = self._start_run(trial, overrides)
-        callbacks: list[keras.callbacks.Callback] = [
-            TerminationGuard(),
-            NanGuard(),
-            KerasPruningCallback(trial, tuning.metric),
-        ]
+        # The pruning callback goes last: it raises at the end of a pruned epoch, and the epoch's
+        # metrics must reach MLflow and the caller's callbacks first.
+        callbacks: list[keras.callbacks.Callback] = [TerminationGuard(), NanGuard()]
         if run_id:
             callbacks.append(MlflowEpochLogger(run_id))
         callbacks += self.fit_callbacks
+        callbacks.append(KerasPruningCallback(trial, tuning.metric))
         state, value = "FAIL", None
         if termination_requested():
             self.study.stop()
