@@ -56,6 +56,7 @@ class GradientHealthMonitor(keras.callbacks.Callback):
                 f"{vanishing_threshold} and {exploding_threshold}"
             )
         self.probe_images = tf.convert_to_tensor(probe_images)
+        self._log_failed_at: float | None = None  # after a logging failure, pause for 30 s
         self.probe_labels = tf.convert_to_tensor(probe_labels)
         self.loss_fn = keras.losses.get(loss)
         self.every_n_steps = every_n_steps
@@ -104,8 +105,7 @@ class GradientHealthMonitor(keras.callbacks.Callback):
         if self.mlflow_run_id is None:
             return
         # After a failure (server gone) logging pauses for a while rather than stall every step.
-        failed_at = getattr(self, "_log_failed_at", None)
-        if failed_at is not None and time.monotonic() - failed_at < 30.0:
+        if self._log_failed_at is not None and time.monotonic() - self._log_failed_at < 30.0:
             return
         metrics = {f"grad_norm/{name}": value for name, value in norms.items()}
         if log_metrics(self.mlflow_run_id, metrics, step=self._step):

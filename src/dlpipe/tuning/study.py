@@ -81,11 +81,7 @@ def check_storage_file(path: str, lock_timeout_s: float) -> None:
             connection.close()
     except sqlite3.OperationalError as err:
         if "locked" in str(err):
-            raise StudyStorageError(
-                f"{key}: {file} is locked by another process (waited {lock_timeout_s:g} s, "
-                "tuning.lock_timeout_s). Another run may be tuning the same study: wait for it to "
-                "finish, or give this run its own tuning.storage_path."
-            ) from err
+            raise _locked(file, lock_timeout_s) from err
         raise _corrupted(file, err) from err
     except sqlite3.DatabaseError as err:
         raise _corrupted(file, err) from err
@@ -96,6 +92,14 @@ def check_storage_file(path: str, lock_timeout_s: float) -> None:
             f"{key}: {file} is an SQLite database but not an Optuna study storage (tables: "
             f"{', '.join(sorted(tables))}). Point tuning.storage_path at a file of its own."
         )
+
+
+def _locked(file: Path, lock_timeout_s: float) -> StudyStorageError:
+    return StudyStorageError(
+        f"tuning.storage_path: {file} is locked by another process (waited {lock_timeout_s:g} s, "
+        "tuning.lock_timeout_s). Another run may be tuning the same study: wait for it to finish, "
+        "or give this run its own tuning.storage_path."
+    )
 
 
 def _corrupted(file: Path, reason) -> StudyStorageError:
@@ -151,11 +155,7 @@ def open_study(config: FamilyConfig) -> optuna.Study:
     except sqlalchemy.exc.OperationalError as err:
         file = Path(tuning.storage_path).expanduser().resolve()
         if "locked" in str(err):
-            raise StudyStorageError(
-                f"tuning.storage_path: {file} is locked by another process (waited "
-                f"{tuning.lock_timeout_s:g} s, tuning.lock_timeout_s). Another run may be tuning the "
-                "same study: wait for it to finish, or give this run its own tuning.storage_path."
-            ) from err
+            raise _locked(file, tuning.lock_timeout_s) from err
         raise _corrupted(file, err.orig if err.orig is not None else err) from err
     study.sampler = create_sampler(tuning.sampler, seed_offset=len(study.trials))
     return study
