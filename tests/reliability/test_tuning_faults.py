@@ -124,8 +124,12 @@ def test_tuning_killed_mid_trial_then_rerun_finishes_at_the_configured_total(tmp
     assert f"Continuing an interrupted tuning run: 1 of {n_trials} trials done" in second.stdout
     study = optuna.load_study(study_name="cnn", storage=f"sqlite:///{database}")
     states = [t.state for t in study.trials]
-    # Trial 0 kept, trial 1 failed as stale, trials 2-3 complete the configured 3: one trial redone.
-    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    # Trial 0 kept, trial 1 failed as stale, trials 2-3 finish the configured 3: one trial redone.
+    # The median pruner (2 startup trials) may prune trial 3 against trials 0 and 2; a pruned trial
+    # is finished and counts towards `n_trials`, so either state ends the run at the same total.
+    assert states[:2] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert len(states) == 4
+    assert all(state in (TrialState.COMPLETE, TrialState.PRUNED) for state in states[2:]), states
     assert study.trials[1].user_attrs.get(STALE_ATTR) is True
     runs = mlflow_runs(project)
     assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
