@@ -98,3 +98,45 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(cnn_params, fashion_s
     for units, state in states.values():
         assert state == (TrialState.FAIL if units == 64 else TrialState.COMPLETE)
     assert study.best_trial.params["model.dense.units"] == 16
+
+
+def _traced_step_gradients() -> set[str]:
+    registry = study_module._gradient_registry()
+    assert registry is not None, "TensorFlow's gradient registry moved: trials would leak memory again"
+    return {name for name in registry if name.startswith("CustomGradient-")}
+
+
+def test_finished_trials_leave_no_traced_graph_behind(cnn_params, fashion_splits):
+    """Each traced training step registers a gradient function holding its whole graph.
+
+    The study drops those of finished trials; kept, they made memory grow with every trial.
+    """
+    splits, info = fashion_splits
+    before = _traced_step_gradients()
+    _, trials = tune_hyperparameters(splits, info, [], cnn_params)
+    assert len(trials) == 2
+    assert _traced_step_gradients() <= before
+
+
+def test_forgetting_trial_graphs_leaves_other_models_trainable(tiny_splits):
+    import keras
+    import numpy as np
+
+    splits, _ = tiny_splits
+    x, y = splits["x_train"].astype(np.float32) / 255.0, splits["y_train"]
+
+    def small_model():
+        model = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Flatten(), keras.layers.Dense(10)])
+        model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    kept = small_model()
+    kept.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    registered_outside = _traced_step_gradients()
+    assert registered_outside, "training registered no gradient function: nothing to check"
+    with study_module.forget_graphs_of_finished_models():
+        small_model().fit(x, y, batch_size=32, epochs=1, verbose=0)
+        assert _traced_step_gradients() > registered_outside
+    assert _traced_step_gradients() == registered_outside
+    history = kept.fit(x, y, batch_size=32, epochs=1, verbose=0)  # its traced step still has its gradient
+    assert np.isfinite(history.history["loss"][0])

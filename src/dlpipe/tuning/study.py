@@ -8,6 +8,7 @@ import gc
 import logging
 import math
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,38 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def _gradient_registry() -> dict | None:
+    """TensorFlow's process-wide table of gradient functions (None where it cannot be reached)."""
+    try:
+        from tensorflow.python.framework import ops as tf_ops
+
+        registry = tf_ops.gradient_registry._registry
+    except (ImportError, AttributeError):
+        return None
+    return registry if isinstance(registry, dict) else None
+
+
+@contextlib.contextmanager
+def forget_graphs_of_finished_models() -> Iterator[None]:
+    """Drop the gradient functions TensorFlow registered while the block ran, once it ends.
+
+    Every traced training step registers a ``CustomGradient-<n>`` entry (from the all-reduce
+    that Keras' optimizer goes through, even with one replica) in a process-wide table that
+    nothing ever clears, and each entry holds the whole traced graph: 13 MiB or more per model.
+    Trial after trial, that was the memory that grew. Use it only around models that are not
+    trained again afterwards; sequential trials are such a block each.
+    """
+    registry = _gradient_registry()
+    before = set(registry) if registry is not None else set()
+    try:
+        yield
+    finally:
+        if registry is not None:
+            for name in set(registry) - before:
+                if name.startswith("CustomGradient-"):
+                    registry.pop(name, None)
+
+
 def _fail_stale_trials(study: optuna.Study) -> int:
     """Mark trials left RUNNING by a killed process as FAIL (dlpipe writes a study from one process)."""
     stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
@@ -290,17 +323,18 @@ class _TrialRunner:
             self.study.stop()
             raise RunTerminated(f"not starting trial {trial.number}: {termination_requested()}")
         try:
-            _, history = fit_model(
-                trial_config,
-                self.splits,
-                self.dataset_info,
-                epochs=tuning.epochs,
-                callbacks=callbacks,
-                train_subset=tuning.train_subset,
-                validation_subset=tuning.validation_subset,
-                mlflow_run_id=run_id,
-                dataset_cache=self.datasets,
-            )
+            with forget_graphs_of_finished_models():
+                _, history = fit_model(
+                    trial_config,
+                    self.splits,
+                    self.dataset_info,
+                    epochs=tuning.epochs,
+                    callbacks=callbacks,
+                    train_subset=tuning.train_subset,
+                    validation_subset=tuning.validation_subset,
+                    mlflow_run_id=run_id,
+                    dataset_cache=self.datasets,
+                )
             scores = history.get(tuning.metric)
             if not scores:
                 raise KeyError(
