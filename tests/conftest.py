@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +88,17 @@ def tiny_splits(fashion_splits):
     splits, info = fashion_splits
     small = {key: np.asarray(value[:128]) for key, value in splits.items()}
     return small, info
+
+
+@pytest.fixture
+def hanging_name_lookup(monkeypatch):
+    """Every host-name lookup blocks until the test ends, as with an unreachable resolver."""
+    release = threading.Event()
+
+    def lookup(*args, **kwargs):
+        release.wait(120)
+        raise socket.gaierror("lookup released at the end of the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    yield
+    release.set()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import urllib.error
-import urllib.request
 
 from kedro.framework.hooks import hook_impl
 
 from dlpipe.config.schema import validate_parameters
+from dlpipe.http_probe import NoAnswer, http_status
 from dlpipe.interrupts import RunTerminated, install_sigterm_handler, termination_requested
 
 logger = logging.getLogger(__name__)
@@ -61,14 +60,10 @@ def check_tracking_server(uri: str, *, timeout_s: float) -> None:
     """Raise ``TrackingUnavailableError`` unless ``uri``/health answers within ``timeout_s``."""
     url = uri.rstrip("/") + "/health"
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - http(s) only
-            status = response.status
-    except urllib.error.HTTPError as err:
-        status = err.code
-    except (TimeoutError, urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
+        status = http_status(url, timeout_s)
+    except NoAnswer as err:
         raise TrackingUnavailableError(
-            f"server.mlflow_tracking_uri: the MLflow tracking server {uri} does not answer ({reason}; "
+            f"server.mlflow_tracking_uri: the MLflow tracking server {uri} does not answer ({err}; "
             f"checked {url} with a {timeout_s:g} s timeout). Start it, fix the URI in "
             "conf/<env>/mlflow.yml, or use a local store such as sqlite:///mlflow.db. Nothing has run yet."
         ) from err

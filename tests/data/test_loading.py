@@ -58,9 +58,13 @@ def test_missing_local_files_fail_fast_naming_dataset_and_places(tmp_path, monke
     assert "apt-get install -y dataset-fashion-mnist" in message
 
 
-def test_stock_dataset_without_network_fails_within_seconds(tmp_path, monkeypatch):
-    # A host that can never resolve stands in for a machine without network.
+@pytest.mark.parametrize("network", ["host does not resolve", "name lookup hangs"])
+def test_stock_dataset_without_network_fails_within_seconds(network, tmp_path, monkeypatch, request):
+    # A host that can never resolve stands in for a machine without network; a lookup that never
+    # returns, for one whose resolver is configured but unreachable.
     monkeypatch.setattr(loading, "DOWNLOAD_PROBE", "https://download.invalid/")
+    if network == "name lookup hangs":
+        request.getfixturevalue("hanging_name_lookup")
     config = DatasetConfig(name="mnist", data_dir=str(tmp_path / "tfds"), network_timeout_s=1.0)
     started = time.monotonic()
     with pytest.raises(DatasetUnavailableError, match=r"'mnist' is not prepared in .*tfds"):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dlpipe.config.schema import DatasetConfig
+from dlpipe.http_probe import NoAnswer, http_status
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +26,10 @@ class DatasetUnavailableError(RuntimeError):
 
 def _network_reachable(timeout_s: float) -> bool:
     try:
-        with urllib.request.urlopen(DOWNLOAD_PROBE, timeout=timeout_s):
-            return True
-    except urllib.error.HTTPError:
-        return True  # the server answered, even if with an error status
-    except (urllib.error.URLError, OSError, ValueError):
+        http_status(DOWNLOAD_PROBE, timeout_s)  # any status, even an error, means it answered
+    except NoAnswer:
         return False
+    return True
 
 
 def get_builder(config: DatasetConfig):
