@@ -117,11 +117,14 @@ def _free_port() -> int:
 
 
 def _session_processes(sid: int) -> list[psutil.Process]:
-    """Every live process of the session SID (the server and all it spawned)."""
+    """Every live process of the session SID (the server and all it spawned).
+
+    Zombies are dead: they hold no socket, and where PID 1 does not reap orphans they stay listed.
+    """
     members = []
     for proc in psutil.process_iter():
         try:
-            if os.getsid(proc.pid) == sid:
+            if os.getsid(proc.pid) == sid and proc.status() != psutil.STATUS_ZOMBIE:
                 members.append(proc)
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue
@@ -157,8 +160,11 @@ def _stop_session(proc: subprocess.Popen) -> None:
             time.sleep(0.2)
         if not _session_processes(proc.pid):
             return
-    for leftover in _session_processes(proc.pid):
-        leftover.kill()
+    leftovers = _session_processes(proc.pid)
+    for leftover in leftovers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            leftover.kill()
+    psutil.wait_procs(leftovers, timeout=5)
 
 
 # ---------------------------------------------------------------------------------------------------------
