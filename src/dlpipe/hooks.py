@@ -74,6 +74,18 @@ def check_tracking_server(uri: str, *, timeout_s: float) -> None:
         )
 
 
+def _backup_dirs(pipeline, catalog) -> list[str]:
+    """``training.backup_dir`` of every family with a node in ``pipeline``."""
+    families = {node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}
+    found = []
+    for family in sorted(families):
+        try:
+            found.append(catalog.load(f"params:{family}")["training"]["backup_dir"])
+        except Exception:  # noqa: BLE001, S112 - a family without training has no backup
+            continue
+    return found
+
+
 class RunLifecycleHooks:
     """Makes a killed or terminated run visible in MLflow instead of leaving it RUNNING, and lets a
     failed run be finished by running the same command again.
@@ -93,10 +105,12 @@ class RunLifecycleHooks:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         import mlflow
 
+        from dlpipe.training import callbacks as training_callbacks
         from dlpipe.tuning.study import begin_pipeline_run
 
         install_sigterm_handler()
         begin_pipeline_run()
+        training_callbacks.begin_pipeline_run()
         active = mlflow.active_run()
         if active is None:
             return
@@ -117,16 +131,23 @@ class RunLifecycleHooks:
 
     @hook_impl
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        from dlpipe.training import callbacks as training_callbacks
         from dlpipe.tuning.study import end_pipeline_run
 
         end_pipeline_run(succeeded=True)
+        # The run saved its outputs: a finished training kept from an earlier failed run of these
+        # families (resumed here with --from-nodes past training) is no longer needed either.
+        training_callbacks.end_pipeline_run(succeeded=True, backup_dirs=_backup_dirs(pipeline, catalog))
 
     @hook_impl(trylast=True)
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        from dlpipe.training import callbacks as training_callbacks
         from dlpipe.tuning.study import end_pipeline_run
 
-        # The tuning sessions stay open: re-running the command resumes, it does not re-tune.
+        # The tuning sessions stay open: re-running the command resumes, it does not re-tune; and
+        # a finished training stays, so the rerun reuses the trained model.
         end_pipeline_run(succeeded=False)
+        training_callbacks.end_pipeline_run(succeeded=False)
         # Runs after kedro-mlflow closed the run as FAILED; a SIGTERM is recorded as KILLED.
         if self.run_id is None or not (isinstance(error, RunTerminated) or termination_requested()):
             return

@@ -26,7 +26,13 @@ BENCHMARKS = {
         "kerastuner_trials",
     ],
     "memory_across_trials.py": ["rss_trial_2_mib", "rss_ratio_last_over_2"],
-    "fixed_cost.py": ["fixed_cost_s", "import_tensorflow_s", "added_over_import_s"],
+    "fixed_cost.py": [
+        "fixed_cost_s",
+        "import_tensorflow_s",
+        "added_over_import_s",
+        "import_stack_s",
+        "added_over_stack_s",
+    ],
     "end_to_end.py": ["wall_s", "test_accuracy"],
 }
 
@@ -59,4 +65,6 @@ def test_benchmark_smoke(script):
         assert name in found, (name, found)
         if name != "env":
             value = float(found[name])
-            assert math.isfinite(value) and value > 0 or name == "added_over_import_s", (name, value)
+            # A difference of two timings may come out negative on a noisy machine; it must exist.
+            differences = ("added_over_import_s", "added_over_stack_s")
+            assert math.isfinite(value) and (value > 0 or name in differences), (name, value)

@@ -3,6 +3,7 @@ middle node."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -303,6 +304,8 @@ def test_failed_evaluation_resumes_with_the_printed_command_without_retraining(t
     assert "train_model" not in resume_nodes and "tune_hyperparameters" not in resume_nodes
     models = list((project / "data/06_models/cnn/model.keras").glob("*/model.keras"))
     assert len(models) == 1
+    finished_training = project / "data/06_models/cnn/backup/finished"
+    assert finished_training.is_dir()  # kept until a run succeeds
 
     blocker.rmdir()
     second = run_kedro(project, *shlex.split(f'run --pipelines=cnn --from-nodes "{resume_nodes}"'))
@@ -311,6 +314,36 @@ def test_failed_evaluation_resumes_with_the_printed_command_without_retraining(t
     assert "fit:" not in second.stdout
     assert list((project / "data/06_models/cnn/model.keras").glob("*/model.keras")) == models
     assert blocker.is_file()
+    assert not finished_training.exists()  # the resumed run succeeded: the next one trains anew
     runs = sorted(mlflow_runs(project), key=lambda r: r.info.start_time)
     assert [r.info.status for r in runs] == ["FAILED", "FINISHED"]
     assert "test_accuracy" in runs[-1].data.metrics
+
+
+@pytest.mark.fault(16, "the trained model cannot be saved: the rerun reuses it instead of training again")
+def test_model_save_failure_keeps_the_training_for_the_rerun(tmp_path):
+    project = make_project(tmp_path / "project", {"training": {"epochs": 2}})
+    # A file where the versioned model folder goes: saving the trained model fails.
+    blocker = project / "data/06_models/cnn/model.keras"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    first = run_kedro(project, "run", "--pipelines=cnn")
+    assert first.returncode != 0
+    assert "fit: 2 epoch(s)" in first.stdout
+    assert "model.keras" in first.stdout  # the error names what could not be saved
+    finished = project / "data/06_models/cnn/backup/finished"
+    assert (finished / "state.json").is_file(), first.stdout[-3000:]
+    trained_history = json.loads((finished / "state.json").read_text())["history"]
+    assert len(trained_history["loss"]) == 2
+
+    blocker.unlink()
+    second = run_kedro(project, "run", "--pipelines=cnn")
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "Training had finished (2 epochs) but its outputs were not saved" in second.stdout
+    assert "fit: 0 epoch(s)" in second.stdout
+    saved = json.loads((project / "data/08_reporting/cnn/training_history.json").read_text())
+    assert saved["loss"] == trained_history["loss"]
+    assert len(list(blocker.glob("*/model.keras"))) == 1
+    assert not finished.exists()  # the run succeeded: the next one trains anew
+    runs = sorted(mlflow_runs(project), key=lambda r: r.info.start_time)
+    assert [r.info.status for r in runs if "mlflow.parentRunId" not in r.data.tags] == ["FAILED", "FINISHED"]

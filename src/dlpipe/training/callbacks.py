@@ -5,6 +5,7 @@ disk cannot destroy, and a NaN guard that names where training broke."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -105,7 +106,14 @@ class TrainingBackup(keras.callbacks.Callback):
     with a worse one). A backup is written to a temporary folder and renamed when complete; the
     previous one is kept, so a kill during the write, or a backup corrupted later, falls back to
     the one before. When no backup can be read, training starts over from epoch 0 and says so.
-    The backups are deleted only when training ends normally.
+
+    When training ends normally the backups are deleted, unless ``keep_finished``: then the
+    trained model and its history are kept as a ``finished`` backup until the caller has saved
+    them (inside a Kedro run: until the run succeeds), so a failure while saving the outputs
+    does not cost the training. The next ``fit`` then trains no epoch and returns that model.
+
+    Each backup records ``fingerprint``, the configuration it was trained with; a backup of
+    another configuration is never resumed: it is moved aside (``*.other-config``) with a warning.
 
     Place it after the callbacks in ``stateful``: it must see their end-of-epoch state.
     """
@@ -113,15 +121,27 @@ class TrainingBackup(keras.callbacks.Callback):
     WEIGHTS = "state.weights.h5"
     METADATA = "state.json"
     BEST_WEIGHTS = "best_weights.npz"
+    FINISHED = "finished"
 
-    def __init__(self, backup_dir: str, stateful: list[keras.callbacks.Callback] = (), keep: int = 2):
+    def __init__(
+        self,
+        backup_dir: str,
+        stateful: list[keras.callbacks.Callback] = (),
+        keep: int = 2,
+        *,
+        fingerprint: str | None = None,
+        keep_finished: bool = False,
+    ):
         super().__init__()
         self.backup_dir = Path(backup_dir)
         self.stateful = list(stateful)
         self.keep = max(1, keep)
+        self.fingerprint = fingerprint
+        self.keep_finished = keep_finished
         self.history: dict[str, list[float]] = {}
         self.restored_from: Path | None = None
         self.restored_epoch = 0
+        self.finished_before = False  # this fit returned a model trained before, without training
 
     # ----------------------------------------------------------------------- restore
 
@@ -132,14 +152,63 @@ class TrainingBackup(keras.callbacks.Callback):
         found = [p for p in self.backup_dir.glob("epoch-*") if p.is_dir() and p.name[6:].isdigit()]
         return sorted(found, key=lambda p: int(p.name[6:]), reverse=True)
 
+    def _set_aside_other_configs(self) -> None:
+        if self.fingerprint is None:
+            return
+        for backup in [self.backup_dir / self.FINISHED, *self.backups()]:
+            try:
+                written_for = json.loads((backup / self.METADATA).read_text()).get("fingerprint")
+            except (OSError, ValueError):
+                continue  # unreadable: the fallback below deals with it
+            if written_for == self.fingerprint:
+                continue
+            aside = backup.with_name(backup.name + ".other-config")
+            shutil.rmtree(aside, ignore_errors=True)
+            backup.rename(aside)
+            logger.warning(
+                "Backup %s was written for another configuration; moved it to %s. It is not resumed.",
+                backup,
+                aside,
+            )
+
+    def _restore_finished(self) -> bool:
+        finished = self.backup_dir / self.FINISHED
+        if not (finished / self.METADATA).is_file():
+            return False
+        try:
+            metadata = json.loads((finished / self.METADATA).read_text())
+            self.model.load_weights(str(finished / self.WEIGHTS))
+        except Exception as err:  # noqa: BLE001 - unreadable: train again rather than fail
+            aside = finished.with_name(finished.name + ".corrupt")
+            shutil.rmtree(aside, ignore_errors=True)
+            finished.rename(aside)
+            logger.warning("Finished backup %s cannot be read (%s); moved it to %s", finished, err, aside)
+            return False
+        self.history = {key: list(values) for key, values in metadata["history"].items()}
+        self.restored_from, self.restored_epoch = finished, int(metadata["epoch"])
+        self.finished_before = True
+        # No epoch left to run: fit returns at once with the restored model.
+        self.model._initial_epoch = int((self.params or {}).get("epochs", self.restored_epoch))
+        logger.warning(
+            "Training had finished (%d epochs) but its outputs were not saved: using the trained "
+            "model from %s instead of training again",
+            self.restored_epoch,
+            finished,
+        )
+        return True
+
     def on_train_begin(self, logs=None):
         self.history = {}
-        self.restored_from, self.restored_epoch = None, 0
+        self.restored_from, self.restored_epoch, self.finished_before = None, 0, False
+        self._set_aside_other_configs()
+        # Built first, so a backup's optimizer state has variables to load into.
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        if self._restore_finished():
+            return
         candidates = self.backups()
         if not candidates:
             return
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
         initial_state = [v.numpy() for v in self._variables()]
         for backup in candidates:
             try:
@@ -202,10 +271,11 @@ class TrainingBackup(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         self._save(epoch + 1)
 
-    def _save(self, epochs_done: int) -> None:
+    def _save(self, epochs_done: int, *, finished: bool = False) -> None:
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        final = self.backup_dir / f"epoch-{epochs_done:04d}"
-        partial = self.backup_dir / f".partial-epoch-{epochs_done:04d}"
+        name = self.FINISHED if finished else f"epoch-{epochs_done:04d}"
+        final = self.backup_dir / name
+        partial = self.backup_dir / f".partial-{name}"
         shutil.rmtree(partial, ignore_errors=True)
         try:
             partial.mkdir()
@@ -218,7 +288,12 @@ class TrainingBackup(keras.callbacks.Callback):
                     best_weights = callback.best_weights
             if best_weights is not None:
                 np.savez(partial / self.BEST_WEIGHTS, **{f"w{i}": w for i, w in enumerate(best_weights)})
-            metadata = {"epoch": epochs_done, "history": self.history, "callbacks": callback_state}
+            metadata = {
+                "epoch": epochs_done,
+                "history": self.history,
+                "callbacks": callback_state,
+                "fingerprint": self.fingerprint,
+            }
             # The metadata is written last: a folder without it was never complete.
             (partial / self.METADATA).write_text(json.dumps(metadata))
         except OSError as err:
@@ -234,9 +309,66 @@ class TrainingBackup(keras.callbacks.Callback):
             shutil.rmtree(old, ignore_errors=True)
 
     def on_train_end(self, logs=None):
-        # Only a normal end reaches here (errors and kills skip on_train_end): the backup is no
-        # longer needed, and a rerun must start a new training rather than resume a finished one.
-        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        # Only a normal end reaches here (errors and kills skip on_train_end). The epoch backups
+        # are no longer needed: a rerun must not resume a finished training.
+        if not self.keep_finished:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            return
+        if not self.finished_before:
+            # Early stopping has already put the best epoch's weights back (it comes first).
+            epochs_done = len(next(iter(self.history.values()), []))
+            self._save(epochs_done, finished=True)
+        for backup in self.backups():
+            shutil.rmtree(backup, ignore_errors=True)
+        _finished_in_this_run.append(self.backup_dir / self.FINISHED)
+
+
+# Inside a Kedro run, a finished training is kept until the run has saved its outputs: dlpipe's
+# hooks open the run here and close it, deleting the finished backups once the run succeeded.
+_pipeline_run: dict = {"active": False, "finished": []}
+_finished_in_this_run: list[Path] = _pipeline_run["finished"]
+
+
+def begin_pipeline_run() -> None:
+    """Keep finished trainings until ``end_pipeline_run`` (called by dlpipe's Kedro hooks)."""
+    _pipeline_run["active"] = True
+    _finished_in_this_run.clear()
+
+
+def inside_pipeline_run() -> bool:
+    """Whether a Kedro run opened by dlpipe's hooks is in progress."""
+    return bool(_pipeline_run["active"])
+
+
+def end_pipeline_run(succeeded: bool, backup_dirs=()) -> None:
+    """Close the run; when it succeeded, delete its finished trainings and those in ``backup_dirs``.
+
+    A failed run keeps them, so running the same command again reuses the trained model.
+    """
+    _pipeline_run["active"] = False
+    targets = [*_finished_in_this_run, *(Path(d) / TrainingBackup.FINISHED for d in backup_dirs)]
+    _finished_in_this_run.clear()
+    if not succeeded:
+        return
+    for target in targets:
+        shutil.rmtree(target, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            target.parent.rmdir()  # the backup folder, once empty
+
+
+def configuration_fingerprint(config, dataset_info: dict) -> str:
+    """A short hash of everything that shapes a trained model: a backup resumes only with its own.
+
+    Output paths and verbosity are left out: moving them does not change what is trained.
+    """
+    dumped = config.model_dump(mode="json")
+    dumped.pop("tuning", None)
+    for key in ("backup_dir", "checkpoint_dir", "verbose"):
+        dumped["training"].pop(key, None)
+    for key in ("data_dir", "source_dirs", "network_timeout_s"):
+        dumped["dataset"].pop(key, None)
+    payload = json.dumps({"config": dumped, "data": dataset_info}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def _callback_state(callback: keras.callbacks.Callback) -> dict:
@@ -259,13 +391,19 @@ def _remove_quietly(path: str) -> None:
 
 
 def build_training_callbacks(
-    config: TrainingConfig, *, mlflow_run_id: str | None = None
+    config: TrainingConfig,
+    *,
+    mlflow_run_id: str | None = None,
+    fingerprint: str | None = None,
+    keep_finished: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """Early stopping (best weights restored), best-model checkpoint, per-epoch backup, NaN guard
     and, when a run is given, per-epoch MLflow logging.
 
-    The backup lets a killed run resume at its last finished epoch; it is deleted only when
-    training ends normally. Find it with ``training_backup(callbacks)``.
+    The backup lets a killed run resume at its last finished epoch, and with ``keep_finished``
+    a run whose outputs failed to save reuse the trained model; ``fingerprint`` names the
+    configuration it may be resumed with (see ``TrainingBackup``). Find it with
+    ``training_backup(callbacks)``.
     """
     from dlpipe.tracking import MlflowEpochLogger
 
@@ -288,7 +426,12 @@ def build_training_callbacks(
         NanGuard(backup_dir=config.backup_dir),
         early_stopping,
         checkpoint,
-        TrainingBackup(config.backup_dir, stateful=[early_stopping, checkpoint]),
+        TrainingBackup(
+            config.backup_dir,
+            stateful=[early_stopping, checkpoint],
+            fingerprint=fingerprint,
+            keep_finished=keep_finished,
+        ),
     ]
     if mlflow_run_id is not None:
         callbacks.append(MlflowEpochLogger(mlflow_run_id))

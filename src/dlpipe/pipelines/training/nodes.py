@@ -12,7 +12,12 @@ import numpy as np
 from dlpipe.config.schema import parse_node_config
 from dlpipe.models.geometry import model_summary_text
 from dlpipe.tracking import try_tracking
-from dlpipe.training.callbacks import build_training_callbacks, training_backup
+from dlpipe.training.callbacks import (
+    build_training_callbacks,
+    configuration_fingerprint,
+    inside_pipeline_run,
+    training_backup,
+)
 from dlpipe.training.fit import fit_model, iterations_per_epoch
 
 logger = logging.getLogger(__name__)
@@ -51,7 +56,13 @@ def train_model(
                 "iterations_per_epoch": updates,
             },
         )
-    callbacks = build_training_callbacks(family_config.training, mlflow_run_id=run_id)
+    callbacks = build_training_callbacks(
+        family_config.training,
+        mlflow_run_id=run_id,
+        fingerprint=configuration_fingerprint(family_config, dataset_info),
+        # Inside a Kedro run the trained model is kept until the run has saved it.
+        keep_finished=inside_pipeline_run(),
+    )
     model, history = fit_model(
         family_config,
         dataset_splits,

@@ -1,0 +1,78 @@
+"""A finished training is kept until its outputs are saved, and resumed only with its own configuration."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlpipe.pipelines.training.nodes import train_model
+from dlpipe.training import callbacks as training_callbacks
+
+
+@pytest.fixture
+def pipeline_run():
+    """A Kedro run as dlpipe's hooks open it; closed as failed if the test does not close it."""
+    training_callbacks.begin_pipeline_run()
+    yield
+    if training_callbacks.inside_pipeline_run():
+        training_callbacks.end_pipeline_run(succeeded=False)
+
+
+def _weights(model) -> list[np.ndarray]:
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def test_a_finished_training_is_reused_until_the_run_succeeds(
+    pipeline_run, cnn_params, fashion_splits, caplog
+):
+    splits, info = fashion_splits
+    finished = Path(cnn_params["training"]["backup_dir"]) / "finished"
+    trained, history = train_model(splits, info, [], {}, cnn_params)
+    assert (finished / "state.json").is_file()  # kept: the run has not saved its outputs yet
+    assert not list(finished.parent.glob("epoch-*"))  # the per-epoch backups are gone
+
+    # The run failed while saving; the same command runs again.
+    training_callbacks.end_pipeline_run(succeeded=False)
+    training_callbacks.begin_pipeline_run()
+    with caplog.at_level(logging.INFO):
+        reused, history_again = train_model(splits, info, [], {}, cnn_params)
+    assert "Training had finished (2 epochs) but its outputs were not saved" in caplog.text
+    assert "fit: 0 epoch(s)" in caplog.text
+    assert history_again == history
+    for before, after in zip(_weights(trained), _weights(reused), strict=True):
+        np.testing.assert_array_equal(before, after)
+
+    training_callbacks.end_pipeline_run(succeeded=True)
+    assert not finished.exists()
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        train_model(splits, info, [], {}, cnn_params)
+    assert "fit: 2 epoch(s)" in caplog.text  # a new run trains anew
+
+
+def test_a_backup_of_another_configuration_is_set_aside_not_resumed(
+    pipeline_run, cnn_params, fashion_splits, caplog
+):
+    splits, info = fashion_splits
+    backup_dir = Path(cnn_params["training"]["backup_dir"])
+    train_model(splits, info, [], {}, cnn_params)
+    training_callbacks.end_pipeline_run(succeeded=False)
+
+    training_callbacks.begin_pipeline_run()
+    with caplog.at_level(logging.INFO):
+        _, history = train_model(splits, info, [], {"training.optimizer.learning_rate": 0.0123}, cnn_params)
+    assert f"Backup {backup_dir / 'finished'} was written for another configuration" in caplog.text
+    assert "fit: 2 epoch(s)" in caplog.text
+    assert len(history["loss"]) == 2
+    assert (backup_dir / "finished.other-config" / "state.json").is_file()  # kept, not deleted
+    assert (backup_dir / "finished" / "state.json").is_file()  # this configuration's own
+
+
+def test_outside_a_pipeline_run_a_finished_training_leaves_no_backup(cnn_params, fashion_splits):
+    splits, info = fashion_splits
+    assert not training_callbacks.inside_pipeline_run()
+    train_model(splits, info, [], {}, cnn_params)
+    assert not Path(cnn_params["training"]["backup_dir"]).exists()
