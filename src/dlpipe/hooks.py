@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 PID_TAG = "dlpipe.pid"
 HOST_TAG = "dlpipe.host"
+# When that process started: a pid is reused by later processes, the pair is not.
+PROCESS_START_TAG = "dlpipe.process_start"
 # Seconds to wait for a remote tracking server's /health before refusing to start.
 PROBE_TIMEOUT_S = float(os.environ.get("DLPIPE_TRACKING_PROBE_TIMEOUT_S", "5"))
 
@@ -116,7 +118,11 @@ class RunLifecycleHooks:
             return
         self.run_id = active.info.run_id
         try:
-            mlflow.set_tags({PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+            tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+            started = process_start(os.getpid())
+            if started is not None:
+                tags[PROCESS_START_TAG] = started
+            mlflow.set_tags(tags)
             close_abandoned_runs(active.info.experiment_id, current_run_id=self.run_id)
         except RunTerminated:
             raise
@@ -160,13 +166,28 @@ class RunLifecycleHooks:
             logger.warning("Could not mark MLflow run %s as KILLED: %s", self.run_id, err)
 
 
-def _process_alive(pid: int) -> bool:
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux); None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+            # Fields after the command name, which is in parentheses and may hold spaces;
+            # the start time is field 22 of the line, the 20th after the name.
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _process_alive(pid: int, started: str | None = None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    if started is not None:
+        now = process_start(pid)
+        if now is not None and now != started:
+            return False  # the pid now belongs to another process
     return True
 
 
@@ -186,7 +207,7 @@ def close_abandoned_runs(experiment_id: str, *, current_run_id: str | None = Non
         if run.info.run_id != current_run_id
         and run.data.tags.get(HOST_TAG) == host
         and run.data.tags.get(PID_TAG, "").isdigit()
-        and not _process_alive(int(run.data.tags[PID_TAG]))
+        and not _process_alive(int(run.data.tags[PID_TAG]), run.data.tags.get(PROCESS_START_TAG))
     }
     children = {run.info.run_id for run in running if run.data.tags.get("mlflow.parentRunId") in abandoned}
     for run_id in sorted(abandoned | children):
