@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import logging
 import math
 import sqlite3
@@ -163,13 +162,12 @@ def open_study(config: FamilyConfig) -> optuna.Study:
 
 
 def release_memory() -> None:
-    """Free what the last trial left: Python garbage, then heap pages glibc keeps for reuse.
+    """Hand the heap pages glibc keeps for reuse back to the system (a no-op off glibc).
 
-    TensorFlow allocates and frees many mid-sized buffers per model; glibc keeps the freed pages in
-    its arenas, so resident memory grows trial after trial although nothing is leaked.
-    ``malloc_trim`` hands them back (a no-op where the C library is not glibc).
+    Call it after ``keras.backend.clear_session()``, which has already collected the garbage:
+    TensorFlow allocates and frees many mid-sized buffers per model, and glibc keeps the freed
+    pages in its arenas.
     """
-    gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
