@@ -169,7 +169,12 @@ def test_unreachable_tracking_server_fails_within_seconds_before_any_node(
     server, tmp_path, monkeypatch, caplog
 ):
     silent = _SilentServer() if server == "silent" else None
-    port = silent.port if silent else free_port()
+    # Bound and not listening for the whole test: connections are refused, and no other process
+    # can take the port in between.
+    refusing = None if silent else socket.socket()
+    if refusing is not None:
+        refusing.bind(("127.0.0.1", 0))
+    port = silent.port if silent else refusing.getsockname()[1]
     uri = f"http://127.0.0.1:{port}"
     project = make_project(tmp_path / "project", mlflow_uri=uri)
     monkeypatch.chdir(project)
@@ -184,6 +189,8 @@ def test_unreachable_tracking_server_fails_within_seconds_before_any_node(
     finally:
         if silent:
             silent.close()
+        if refusing is not None:
+            refusing.close()
     waited = time.monotonic() - started
     message = str(raised.value)
     assert uri in message and "server.mlflow_tracking_uri" in message
