@@ -76,3 +76,24 @@ def test_outside_a_pipeline_run_a_finished_training_leaves_no_backup(cnn_params,
     assert not training_callbacks.inside_pipeline_run()
     train_model(splits, info, [], {}, cnn_params)
     assert not Path(cnn_params["training"]["backup_dir"]).exists()
+
+
+def test_when_the_finished_training_cannot_be_kept_the_model_is_still_returned(
+    pipeline_run, cnn_params, fashion_splits, monkeypatch, caplog
+):
+    splits, info = fashion_splits
+    backup_dir = Path(cnn_params["training"]["backup_dir"])
+    real_save = training_callbacks.TrainingBackup._save
+
+    def disk_full_at_the_end(self, epochs_done, *, finished=False):
+        if finished:
+            raise OSError(28, f"No space left on device: '{self.backup_dir / 'finished'}'")
+        real_save(self, epochs_done, finished=finished)
+
+    monkeypatch.setattr(training_callbacks.TrainingBackup, "_save", disk_full_at_the_end)
+    with caplog.at_level(logging.WARNING):
+        model, history = train_model(splits, info, [], {}, cnn_params)
+    assert len(history["loss"]) == 2 and model is not None
+    assert "Could not keep the finished training" in caplog.text and "No space left" in caplog.text
+    assert not (backup_dir / "finished").exists()
+    assert sorted(p.name for p in backup_dir.glob("epoch-*")) == ["epoch-0001", "epoch-0002"]

@@ -178,6 +178,8 @@ class TrainingBackup(keras.callbacks.Callback):
         try:
             metadata = json.loads((finished / self.METADATA).read_text())
             self.model.load_weights(str(finished / self.WEIGHTS))
+        except RunTerminated:
+            raise
         except Exception as err:  # noqa: BLE001 - unreadable: train again rather than fail
             aside = finished.with_name(finished.name + ".corrupt")
             shutil.rmtree(aside, ignore_errors=True)
@@ -317,7 +319,12 @@ class TrainingBackup(keras.callbacks.Callback):
         if not self.finished_before:
             # Early stopping has already put the best epoch's weights back (it comes first).
             epochs_done = len(next(iter(self.history.values()), []))
-            self._save(epochs_done, finished=True)
+            try:
+                self._save(epochs_done, finished=True)
+            except OSError as err:
+                # The model is still returned for saving; the epoch backups stay as the fallback.
+                logger.warning("Could not keep the finished training: %s", err)
+                return
         for backup in self.backups():
             shutil.rmtree(backup, ignore_errors=True)
         _finished_in_this_run.append(self.backup_dir / self.FINISHED)
