@@ -162,9 +162,7 @@ class TrainingBackup(keras.callbacks.Callback):
                 continue  # unreadable: the fallback below deals with it
             if written_for == self.fingerprint:
                 continue
-            aside = backup.with_name(backup.name + ".other-config")
-            shutil.rmtree(aside, ignore_errors=True)
-            backup.rename(aside)
+            aside = _set_aside(backup, "other-config")
             logger.warning(
                 "Backup %s was written for another configuration; moved it to %s. It is not resumed.",
                 backup,
@@ -181,9 +179,7 @@ class TrainingBackup(keras.callbacks.Callback):
         except RunTerminated:
             raise
         except Exception as err:  # noqa: BLE001 - unreadable: train again rather than fail
-            aside = finished.with_name(finished.name + ".corrupt")
-            shutil.rmtree(aside, ignore_errors=True)
-            finished.rename(aside)
+            aside = _set_aside(finished, "corrupt")
             logger.warning("Finished backup %s cannot be read (%s); moved it to %s", finished, err, aside)
             return False
         self.history = {key: list(values) for key, values in metadata["history"].items()}
@@ -220,9 +216,7 @@ class TrainingBackup(keras.callbacks.Callback):
             except Exception as err:  # noqa: BLE001 - any unreadable backup: try the previous one
                 for variable, value in zip(self._variables(), initial_state, strict=True):
                     variable.assign(value)
-                aside = backup.with_name(backup.name + ".corrupt")
-                shutil.rmtree(aside, ignore_errors=True)
-                backup.rename(aside)
+                aside = _set_aside(backup, "corrupt")
                 logger.warning(
                     "Backup %s cannot be read (%s: %s); moved it to %s and trying an older one",
                     backup,
@@ -376,6 +370,14 @@ def configuration_fingerprint(config, dataset_info: dict) -> str:
         dumped["dataset"].pop(key, None)
     payload = json.dumps({"config": dumped, "data": dataset_info}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _set_aside(backup: Path, reason: str) -> Path:
+    """Rename ``backup`` to ``<name>.<reason>`` (replacing an earlier one) so it is never resumed."""
+    aside = backup.with_name(f"{backup.name}.{reason}")
+    shutil.rmtree(aside, ignore_errors=True)
+    backup.rename(aside)
+    return aside
 
 
 def _callback_state(callback: keras.callbacks.Callback) -> dict:
