@@ -8,6 +8,7 @@ import socket
 
 from kedro.framework.hooks import hook_impl
 
+from dlpipe import run_scope
 from dlpipe.config.schema import validate_parameters
 from dlpipe.http_probe import NoAnswer, http_status
 from dlpipe.interrupts import RunTerminated, install_sigterm_handler, termination_requested
@@ -97,7 +98,8 @@ class RunLifecycleHooks:
     - Each run is tagged with its process id and host; a later run on the same host closes, as
       KILLED, the runs (and their nested trial runs) whose process died without closing them
       (SIGKILL, power loss).
-    - Tuning sessions are closed only when the whole run succeeds (see ``dlpipe.tuning.study``).
+    - Tuning sessions are closed, and a finished training's backup deleted, only when the whole
+      run succeeds (see ``dlpipe.run_scope``).
     """
 
     def __init__(self):
@@ -107,12 +109,8 @@ class RunLifecycleHooks:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         import mlflow
 
-        from dlpipe.training import callbacks as training_callbacks
-        from dlpipe.tuning.study import begin_pipeline_run
-
         install_sigterm_handler()
-        begin_pipeline_run()
-        training_callbacks.begin_pipeline_run()
+        run_scope.begin()
         active = mlflow.active_run()
         if active is None:
             return
@@ -137,23 +135,19 @@ class RunLifecycleHooks:
 
     @hook_impl
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
-        from dlpipe.training import callbacks as training_callbacks
-        from dlpipe.tuning.study import end_pipeline_run
+        from dlpipe.training.callbacks import discard_finished_training
 
-        end_pipeline_run(succeeded=True)
+        run_scope.end(succeeded=True)
         # The run saved its outputs: a finished training kept from an earlier failed run of these
         # families (resumed here with --from-nodes past training) is no longer needed either.
-        training_callbacks.end_pipeline_run(succeeded=True, backup_dirs=_backup_dirs(pipeline, catalog))
+        for backup_dir in _backup_dirs(pipeline, catalog):
+            discard_finished_training(backup_dir)
 
     @hook_impl(trylast=True)
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
-        from dlpipe.training import callbacks as training_callbacks
-        from dlpipe.tuning.study import end_pipeline_run
-
         # The tuning sessions stay open: re-running the command resumes, it does not re-tune; and
         # a finished training stays, so the rerun reuses the trained model.
-        end_pipeline_run(succeeded=False)
-        training_callbacks.end_pipeline_run(succeeded=False)
+        run_scope.end(succeeded=False)
         # Runs after kedro-mlflow closed the run as FAILED; a SIGTERM is recorded as KILLED.
         if self.run_id is None or not (isinstance(error, RunTerminated) or termination_requested()):
             return

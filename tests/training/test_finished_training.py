@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dlpipe import run_scope
 from dlpipe.pipelines.training.nodes import train_model
 from dlpipe.training import callbacks as training_callbacks
 
@@ -15,10 +16,10 @@ from dlpipe.training import callbacks as training_callbacks
 @pytest.fixture
 def pipeline_run():
     """A Kedro run as dlpipe's hooks open it; closed as failed if the test does not close it."""
-    training_callbacks.begin_pipeline_run()
+    run_scope.begin()
     yield
-    if training_callbacks.inside_pipeline_run():
-        training_callbacks.end_pipeline_run(succeeded=False)
+    if run_scope.active():
+        run_scope.end(succeeded=False)
 
 
 def _weights(model) -> list[np.ndarray]:
@@ -35,8 +36,8 @@ def test_a_finished_training_is_reused_until_the_run_succeeds(
     assert not list(finished.parent.glob("epoch-*"))  # the per-epoch backups are gone
 
     # The run failed while saving; the same command runs again.
-    training_callbacks.end_pipeline_run(succeeded=False)
-    training_callbacks.begin_pipeline_run()
+    run_scope.end(succeeded=False)
+    run_scope.begin()
     with caplog.at_level(logging.INFO):
         reused, history_again = train_model(splits, info, [], {}, cnn_params)
     assert "Training had finished (2 epochs) but its outputs were not saved" in caplog.text
@@ -45,7 +46,7 @@ def test_a_finished_training_is_reused_until_the_run_succeeds(
     for before, after in zip(_weights(trained), _weights(reused), strict=True):
         np.testing.assert_array_equal(before, after)
 
-    training_callbacks.end_pipeline_run(succeeded=True)
+    run_scope.end(succeeded=True)
     assert not finished.exists()
     caplog.clear()
     with caplog.at_level(logging.INFO):
@@ -59,9 +60,9 @@ def test_a_backup_of_another_configuration_is_set_aside_not_resumed(
     splits, info = fashion_splits
     backup_dir = Path(cnn_params["training"]["backup_dir"])
     train_model(splits, info, [], {}, cnn_params)
-    training_callbacks.end_pipeline_run(succeeded=False)
+    run_scope.end(succeeded=False)
 
-    training_callbacks.begin_pipeline_run()
+    run_scope.begin()
     with caplog.at_level(logging.INFO):
         _, history = train_model(splits, info, [], {"training.optimizer.learning_rate": 0.0123}, cnn_params)
     assert f"Backup {backup_dir / 'finished'} was written for another configuration" in caplog.text
@@ -73,7 +74,7 @@ def test_a_backup_of_another_configuration_is_set_aside_not_resumed(
 
 def test_outside_a_pipeline_run_a_finished_training_leaves_no_backup(cnn_params, fashion_splits):
     splits, info = fashion_splits
-    assert not training_callbacks.inside_pipeline_run()
+    assert not run_scope.active()
     train_model(splits, info, [], {}, cnn_params)
     assert not Path(cnn_params["training"]["backup_dir"]).exists()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from dlpipe import run_scope
 from dlpipe.config.schema import TrainingConfig
 from dlpipe.interrupts import RunTerminated, termination_requested
 
@@ -321,40 +322,16 @@ class TrainingBackup(keras.callbacks.Callback):
                 return
         for backup in self.backups():
             shutil.rmtree(backup, ignore_errors=True)
-        _finished_in_this_run.append(self.backup_dir / self.FINISHED)
+        backup_dir = self.backup_dir
+        run_scope.on_success(lambda: discard_finished_training(backup_dir))
 
 
-# Inside a Kedro run, a finished training is kept until the run has saved its outputs: dlpipe's
-# hooks open the run here and close it, deleting the finished backups once the run succeeded.
-_pipeline_run: dict = {"active": False, "finished": []}
-_finished_in_this_run: list[Path] = _pipeline_run["finished"]
-
-
-def begin_pipeline_run() -> None:
-    """Keep finished trainings until ``end_pipeline_run`` (called by dlpipe's Kedro hooks)."""
-    _pipeline_run["active"] = True
-    _finished_in_this_run.clear()
-
-
-def inside_pipeline_run() -> bool:
-    """Whether a Kedro run opened by dlpipe's hooks is in progress."""
-    return bool(_pipeline_run["active"])
-
-
-def end_pipeline_run(succeeded: bool, backup_dirs=()) -> None:
-    """Close the run; when it succeeded, delete its finished trainings and those in ``backup_dirs``.
-
-    A failed run keeps them, so running the same command again reuses the trained model.
-    """
-    _pipeline_run["active"] = False
-    targets = [*_finished_in_this_run, *(Path(d) / TrainingBackup.FINISHED for d in backup_dirs)]
-    _finished_in_this_run.clear()
-    if not succeeded:
-        return
-    for target in targets:
-        shutil.rmtree(target, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            target.parent.rmdir()  # the backup folder, once empty
+def discard_finished_training(backup_dir: str | Path) -> None:
+    """Delete the finished training kept under ``backup_dir`` (and the folder, once empty)."""
+    target = Path(backup_dir) / TrainingBackup.FINISHED
+    shutil.rmtree(target, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        target.parent.rmdir()
 
 
 def configuration_fingerprint(config, dataset_info: dict) -> str:

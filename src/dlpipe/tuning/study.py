@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import TrialState
 from optuna_integration import KerasPruningCallback
 
+from dlpipe import run_scope
 from dlpipe.config.schema import FamilyConfig, parse_family, with_overrides
 from dlpipe.interrupts import RunTerminated, termination_requested
 from dlpipe.tracking import MlflowEpochLogger
@@ -107,27 +108,6 @@ def _corrupted(file: Path, reason) -> StudyStorageError:
         f"tuning.storage_path: {file} is corrupted ({reason}). Its finished trials cannot be read; "
         "restore it from a backup, or move it away to start a new study."
     )
-
-
-# Inside a Kedro pipeline run, a study's tuning session is closed only when the whole run has
-# succeeded: when the run dies later (in training, say), re-running the same command finds its
-# trials done and goes on to training, instead of adding another `n_trials`.
-_pipeline_run: dict[str, Any] = {"active": False, "studies": []}
-
-
-def begin_pipeline_run() -> None:
-    """Defer closing tuning sessions until ``end_pipeline_run`` (called by dlpipe's Kedro hooks)."""
-    _pipeline_run.update(active=True, studies=[])
-
-
-def end_pipeline_run(succeeded: bool) -> None:
-    """Close the tuning sessions of this run when it succeeded; leave them open for a rerun if not."""
-    studies, _pipeline_run["studies"] = _pipeline_run["studies"], []
-    _pipeline_run["active"] = False
-    if not succeeded:
-        return
-    for config in studies:
-        open_study(config).set_user_attr(OPEN_ATTR, False)
 
 
 def open_study(config: FamilyConfig) -> optuna.Study:
@@ -418,10 +398,9 @@ def run_study(
             f"{_counted_trials(study)} finished trial(s) in {tuning.storage_path}; re-run the same "
             "command to finish it."
         )
-    if _pipeline_run["active"]:
-        _pipeline_run["studies"].append(config)
-    else:
-        study.set_user_attr(OPEN_ATTR, False)
+    # Inside a Kedro run the session closes only when the whole run succeeded: if the run dies
+    # later (in training, say), re-running it finds the trials done instead of adding `n_trials`.
+    run_scope.on_success(lambda: open_study(config).set_user_attr(OPEN_ATTR, False))
     if not any(t.state == TrialState.COMPLETE for t in study.trials):
         raise RuntimeError(
             f"Study '{tuning.study_name}' ({tuning.storage_path}) has no completed trial: every "

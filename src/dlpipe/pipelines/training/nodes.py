@@ -9,13 +9,13 @@ import keras
 import mlflow
 import numpy as np
 
+from dlpipe import run_scope
 from dlpipe.config.schema import parse_node_config
 from dlpipe.models.geometry import model_summary_text
 from dlpipe.tracking import try_tracking
 from dlpipe.training.callbacks import (
     build_training_callbacks,
     configuration_fingerprint,
-    inside_pipeline_run,
     training_backup,
 )
 from dlpipe.training.fit import fit_model, iterations_per_epoch
@@ -61,7 +61,7 @@ def train_model(
         mlflow_run_id=run_id,
         fingerprint=configuration_fingerprint(family_config, dataset_info),
         # Inside a Kedro run the trained model is kept until the run has saved it.
-        keep_finished=inside_pipeline_run(),
+        keep_finished=run_scope.active(),
     )
     model, history = fit_model(
         family_config,

@@ -1,0 +1,39 @@
+"""The Kedro run in progress, as dlpipe's hooks open and close it.
+
+Some work may only be finalised once the whole run has succeeded: a tuning session is closed, and
+a finished training's backup deleted, only when every output is saved. When the run fails, both
+stay, so re-running the same command goes on from there instead of re-tuning or retraining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+_scope: dict = {"active": False, "on_success": []}
+
+
+def begin() -> None:
+    """Open a run: ``on_success`` actions wait for ``end``."""
+    _scope.update(active=True, on_success=[])
+
+
+def active() -> bool:
+    """Whether a run opened by dlpipe's hooks is in progress."""
+    return bool(_scope["active"])
+
+
+def on_success(action: Callable[[], None]) -> None:
+    """Run ``action`` when the run succeeds; outside a run, at once."""
+    if _scope["active"]:
+        _scope["on_success"].append(action)
+    else:
+        action()
+
+
+def end(succeeded: bool) -> None:
+    """Close the run; its ``on_success`` actions run only if it succeeded."""
+    actions, _scope["on_success"] = _scope["on_success"], []
+    _scope["active"] = False
+    if succeeded:
+        for action in actions:
+            action()
