@@ -23,11 +23,22 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed  ## create .venv and install dlpipe with its pinned stack
 
-dataset:  ## install the offline Fashion-MNIST files (Debian/Ubuntu package dataset-fashion-mnist)
+# Wheels whose bundled data files dlpipe's builders read (downloaded, never installed):
+# aeon: UEA time series (uea_local); statsmodels: yearly sunspots (sunspots_local).
+DATA_WHEELS := aeon==1.6.0 statsmodels==0.15.0
+WHEELS_DIR  := data/01_raw/wheels
+
+dataset: install  ## fetch the offline data: Fashion-MNIST (Debian package), aeon and statsmodels wheels
 	@if [ -f $(FMNIST) ] || [ -n "$$DLPIPE_FASHION_MNIST_DIR" ]; then echo "Fashion-MNIST files present"; \
 	elif command -v apt-get >/dev/null; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
 	else echo "No apt-get: put the four Fashion-MNIST IDX .gz files in data/01_raw/fashion-mnist/"; fi
+	@for spec in $(DATA_WHEELS); do \
+	  name=$${spec%%==*}; version=$${spec##*==}; \
+	  if ls $(WHEELS_DIR)/$$name-$$version-*.whl >/dev/null 2>&1; then echo "$$spec wheel present"; \
+	  else echo "Downloading the $$spec wheel into $(WHEELS_DIR)/"; \
+	    $(BIN)/pip download --no-deps --only-binary=:all: --quiet -d $(WHEELS_DIR) $$spec || exit 1; fi; \
+	done
 
 run: install dataset  ## the main job: kedro run --pipelines=cnn
 	$(BIN)/kedro run --pipelines=cnn

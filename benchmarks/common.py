@@ -46,7 +46,7 @@ def prepare_dataset() -> Path:
     from dlpipe.config.schema import DatasetConfig
     from dlpipe.data.loading import get_builder
 
-    get_builder(DatasetConfig(data_dir=str(TFDS_DIR)))
+    get_builder(DatasetConfig(name="fashion_mnist_local", data_dir=str(TFDS_DIR)))
     return TFDS_DIR
 
 

@@ -40,7 +40,7 @@ def prepared_dataset() -> Path:
     from dlpipe.config.schema import DatasetConfig
     from dlpipe.data.loading import get_builder
 
-    get_builder(DatasetConfig(data_dir=str(DATA_DIR)))
+    get_builder(DatasetConfig(name="fashion_mnist_local", data_dir=str(DATA_DIR)))
     return DATA_DIR
 
 

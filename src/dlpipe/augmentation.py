@@ -7,19 +7,23 @@ from typing import Any
 import keras
 import numpy as np
 
-from dlpipe.config.schema import AugmentationConfig
+from dlpipe.config.data import AugmentationConfig
+from dlpipe.data.spec import DataSpec
+from dlpipe.models.preprocessing import pixel_scale
 
 
-def build_augmenter(ops: list[dict[str, Any]], input_shape: list[int], seed: int) -> keras.Sequential | None:
+def build_augmenter(ops: list[dict[str, Any]], spec: DataSpec, seed: int) -> keras.Sequential | None:
     """Return a Sequential of augmentation layers for ``ops`` (None when the list is empty).
 
-    Images are expected in [0, 1]. Each layer gets its own seed derived from ``seed``, so the same
-    seed gives the same sequence of transformations.
+    Images come raw (0-255 for uint8 pixels): the model rescales them after augmentation, so
+    brightness, contrast and noise work in the raw pixel range. Each layer gets its own seed
+    derived from ``seed``, so the same seed gives the same sequence of transformations.
     """
     config = AugmentationConfig(ops=ops)
     if not config.ops:
         return None
-    height, width = int(input_shape[0]), int(input_shape[1])
+    height, width = int(spec.input_shape[0]), int(spec.input_shape[1])
+    top = pixel_scale(spec)
     layers: list[keras.layers.Layer] = []
     for index, op in enumerate(config.ops):
         layer_seed = seed + index
@@ -46,20 +50,20 @@ def build_augmenter(ops: list[dict[str, Any]], input_shape: list[int], seed: int
                     )
                 )
             case "noise":
-                layers.append(keras.layers.GaussianNoise(op.stddev, seed=layer_seed))
+                layers.append(keras.layers.GaussianNoise(op.stddev * top, seed=layer_seed))
             case "brightness":
                 layers.append(
-                    keras.layers.RandomBrightness(op.factor, value_range=(0.0, 1.0), seed=layer_seed)
+                    keras.layers.RandomBrightness(op.factor, value_range=(0.0, top), seed=layer_seed)
                 )
             case "contrast":
-                layers.append(keras.layers.RandomContrast(op.factor, value_range=(0.0, 1.0), seed=layer_seed))
+                layers.append(keras.layers.RandomContrast(op.factor, value_range=(0.0, top), seed=layer_seed))
     return keras.Sequential(layers, name="augmentation")
 
 
-def augment_batch(images: np.ndarray, ops: list[dict[str, Any]], seed: int) -> np.ndarray:
-    """Apply the configured augmentation once to a batch of uint8 images; returns floats in [0, 1]."""
-    scaled = images.astype("float32") / 255.0
-    augmenter = build_augmenter(ops, list(images.shape[1:]), seed)
-    if augmenter is None:
-        return scaled
-    return np.clip(keras.ops.convert_to_numpy(augmenter(scaled, training=True)), 0.0, 1.0)
+def augment_batch(images: np.ndarray, ops: list[dict[str, Any]], spec: DataSpec, seed: int) -> np.ndarray:
+    """Apply the configured augmentation once to a batch of raw images; returns floats in [0, 1]."""
+    augmenter = build_augmenter(ops, spec, seed)
+    raw = images.astype("float32")
+    if augmenter is not None:
+        raw = keras.ops.convert_to_numpy(augmenter(raw, training=True))
+    return np.clip(raw / pixel_scale(spec), 0.0, 1.0)

@@ -1,60 +1,38 @@
-"""tf.data input pipelines: scale, cache, shuffle, batch, augment, prefetch."""
+"""tf.data input pipelines: cache, shuffle, batch, augment, prefetch."""
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
-SPARSE_LOSSES = {"sparse_categorical_crossentropy"}
-BINARY_LOSSES = {"binary_crossentropy"}
-
-
-def label_encoding(loss: str) -> str:
-    """How labels are fed for ``loss``: ``sparse`` class ids, ``binary`` 0/1 floats, or ``one_hot``."""
-    if loss in SPARSE_LOSSES:
-        return "sparse"
-    if loss in BINARY_LOSSES:
-        return "binary"
-    return "one_hot"
-
 
 def make_dataset(
-    images: np.ndarray,
-    labels: np.ndarray,
+    inputs: np.ndarray,
+    targets: np.ndarray,
     *,
     batch_size: int,
-    num_classes: int,
-    loss: str,
     training: bool,
     seed: int,
     shuffle_buffer: int = 10_000,
     augmenter=None,
 ) -> tf.data.Dataset:
-    """Return a batched, prefetched dataset of ``(float32 images in [0, 1], labels)``.
+    """Return a batched, prefetched dataset of ``(float32 raw inputs, targets)``.
 
-    Labels stay integer for sparse losses, become a 0/1 float column for binary cross-entropy and
-    are one-hot encoded for the others (categorical cross-entropy, KL divergence, MSE...). Scaled images are
-    cached before shuffling, so later epochs skip decoding; augmentation runs per batch, after the
-    cache, so every epoch sees fresh random transformations.
+    Inputs keep their raw values (pixels 0-255, raw measurements): the model's own preprocessing
+    layers scale them, so what is trained is what is saved. ``targets`` come encoded by the task.
+    Inputs are cached before shuffling, so later epochs skip the cast; augmentation runs per
+    batch, after the cache, so every epoch sees fresh random transformations.
     """
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    encoding = label_encoding(loss)
-
-    def scale(image, label):
-        image = tf.cast(image, tf.float32) / 255.0
-        if encoding == "one_hot":
-            label = tf.one_hot(label, num_classes)
-        elif encoding == "binary":
-            label = tf.cast(tf.reshape(label, [1]), tf.float32)
-        return image, label
-
-    dataset = dataset.map(scale, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
+    dataset = dataset.map(
+        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
+    ).cache()
     if training:
-        dataset = dataset.shuffle(min(shuffle_buffer, len(images)), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(min(shuffle_buffer, len(inputs)), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if training and augmenter is not None:
         dataset = dataset.map(
-            lambda image, label: (augmenter(image, training=True), label),
+            lambda x, y: (augmenter(x, training=True), y),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -8,16 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from dlpipe.config.schema import DatasetConfig
+from dlpipe.config.data import DatasetConfig
+from dlpipe.data.spec import DataSpec
 from dlpipe.http_probe import NoAnswer, http_status
 
 logger = logging.getLogger(__name__)
 
-LOCAL_DATASETS = {"fashion_mnist_local"}
 # Stock TFDS builders download from Google Cloud Storage or the dataset's home: without network
 # tfds.load stalls for minutes before failing, so dlpipe checks reachability first. An HTTPS
 # request, not a bare TCP connect: some sandboxes accept any TCP connection and answer nothing.
 DOWNLOAD_PROBE = "https://storage.googleapis.com/"
+OWN_BUILDERS = "dlpipe.data.builders"
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -35,119 +36,157 @@ def _network_reachable(timeout_s: float) -> bool:
 def get_builder(config: DatasetConfig):
     """Return the TFDS builder for ``config.name``, prepared in ``config.data_dir`` if needed.
 
+    dlpipe's own builders (``dlpipe.data.builders``) prepare offline from local source files
+    found in ``config.source_dirs``; stock builders download, when the network answers.
+
     Raises:
         DatasetUnavailableError: unknown name, missing local files, or no network for a download.
     """
     import tensorflow_datasets as tfds
 
     import dlpipe.data.builders  # noqa: F401  (registers dlpipe's own builders with TFDS)
+    from dlpipe.data.builders.sources import SourceFilesNotFoundError
 
+    if not config.name:
+        raise DatasetUnavailableError("dataset.name: no dataset named and the family has no default")
     data_dir = Path(config.data_dir).expanduser()
-    kwargs: dict[str, Any] = {}
-    if config.name in LOCAL_DATASETS:
-        kwargs["source_dirs"] = config.source_dirs
     try:
-        builder = tfds.builder(config.name, data_dir=str(data_dir), **kwargs)
+        builder_class = tfds.builder_cls(config.name.split("/")[0].split(":")[0])
     except tfds.core.registered.DatasetNotFoundError as err:
         raise DatasetUnavailableError(
-            f"dataset.name: '{config.name}' is not a TensorFlow Datasets name. Use "
-            "'fashion_mnist_local' (offline) or a stock TFDS name such as 'mnist' or 'cifar10'. "
-            f"TFDS said: {str(err).splitlines()[0]}"
+            f"dataset.name: '{config.name}' is not a TensorFlow Datasets name. Use one of dlpipe's "
+            "offline datasets (see docs/datasets.md) or a stock TFDS name such as 'mnist' or "
+            f"'cifar10' on a machine that is online. TFDS said: {str(err).splitlines()[0]}"
+        ) from None
+    own = builder_class.__module__.startswith(OWN_BUILDERS)
+    kwargs: dict[str, Any] = {"source_dirs": config.source_dirs} if own else {}
+    try:
+        builder = tfds.builder(config.name, data_dir=str(data_dir), **kwargs)
+    except (tfds.core.registered.DatasetNotFoundError, ValueError) as err:
+        raise DatasetUnavailableError(
+            f"dataset.name: '{config.name}' cannot be built: {str(err).splitlines()[0]}"
         ) from None
 
     if builder.is_prepared():
         return builder
-    if config.name in LOCAL_DATASETS:
-        from dlpipe.data.builders.fashion_mnist_local import (
-            SourceFilesNotFoundError,
-            find_source_dir,
-        )
-
-        try:
-            source = find_source_dir(config.source_dirs)
-        except SourceFilesNotFoundError as err:
-            raise DatasetUnavailableError(str(err)) from None
-        logger.info("Preparing '%s' from %s into %s (once)", config.name, source, data_dir)
+    if own:
+        logger.info("Preparing '%s' from local files into %s (once)", config.name, data_dir)
     elif not _network_reachable(config.network_timeout_s):
         raise DatasetUnavailableError(
             f"Dataset '{config.name}' is not prepared in {data_dir} and this machine cannot reach "
             f"the download server ({DOWNLOAD_PROBE}, waited {config.network_timeout_s:g} s). "
             "Run once on a machine that is online (the files are then kept in dataset.data_dir), "
-            "copy a prepared TFDS data directory into dataset.data_dir, or use the offline "
-            "dataset `dataset.name: fashion_mnist_local`."
+            "copy a prepared TFDS data directory into dataset.data_dir, or use one of dlpipe's "
+            "offline datasets such as `dataset.name: fashion_mnist_local`."
         )
-    builder.download_and_prepare()
+    try:
+        builder.download_and_prepare()
+    except SourceFilesNotFoundError as err:
+        raise DatasetUnavailableError(str(err)) from None
     return builder
 
 
-def _read_split(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _damaged(builder, split: str, err: Exception) -> DatasetUnavailableError:
+    shards = sorted(str(p) for p in Path(builder.data_dir).glob(f"*{split}.*"))
+    return DatasetUnavailableError(
+        f"Dataset '{builder.name}', split '{split}': the prepared files are damaged "
+        f"({type(err).__name__}: {str(err).splitlines()[0]}). Files: {shards}. "
+        f"Delete {builder.data_dir} and run again to rebuild it."
+    )
+
+
+def _read_examples(builder, split: str, **as_dataset_args) -> list:
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     try:
-        images, labels = tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True, batch_size=-1))
+        return list(tfds.as_numpy(builder.as_dataset(split=split, **as_dataset_args)))
     except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
-        shards = sorted(str(p) for p in Path(builder.data_dir).glob(f"*{split}.*"))
+        raise _damaged(builder, split, err) from None
+
+
+def read_supervised_split(builder, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(inputs, targets, lengths)`` of a split; inputs of varying length are right-padded with
+    zeros to the longest, and ``lengths`` holds each example's true length (None when fixed)."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    input_key = builder.info.supervised_keys[0]
+    shape = builder.info.features[input_key].shape
+    if None not in shape:
+        try:
+            inputs, targets = tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True, batch_size=-1))
+        except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
+            raise _damaged(builder, split, err) from None
+        return inputs, targets, None
+    examples = _read_examples(builder, split, as_supervised=True)
+    lengths = np.array([len(x) for x, _ in examples])
+    first = examples[0][0]
+    inputs = np.zeros((len(examples), lengths.max(), *first.shape[1:]), dtype=first.dtype)
+    for index, (x, _) in enumerate(examples):
+        inputs[index, : len(x)] = x
+    return inputs, np.array([y for _, y in examples]), lengths
+
+
+def read_series(builder) -> np.ndarray:
+    """The whole series of a time-series dataset (split ``train``, kept in time order), as
+    ``(time, channels)`` float32 values."""
+    if not builder.info.disable_shuffling:
         raise DatasetUnavailableError(
-            f"Dataset '{builder.name}', split '{split}': the prepared files are damaged "
-            f"({type(err).__name__}: {str(err).splitlines()[0]}). Files: {shards}. "
-            f"Delete {builder.data_dir} and run again to rebuild it."
-        ) from None
-    return images, labels
+            f"dataset.windows: '{builder.name}' does not keep its examples in order (its builder "
+            "shuffles), so it cannot be cut into time windows"
+        )
+    examples = _read_examples(builder, "train")
+    times = np.array([example["time"] for example in examples])
+    if np.any(np.diff(times) <= 0):
+        raise DatasetUnavailableError(f"dataset '{builder.name}': its times are not increasing")
+    return np.stack([example["values"] for example in examples]).astype(np.float32)
 
 
-def load_splits(config: DatasetConfig, seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_splits(config: DatasetConfig, seed: int) -> tuple[dict[str, np.ndarray], DataSpec]:
     """Load train/validation/test arrays and the dataset's description.
 
-    The validation split is a seeded random ``validation_fraction`` of TFDS's ``train`` split;
-    ``test`` is TFDS's ``test`` split. ``train_limit``/``test_limit`` keep a seeded random subset.
+    A supervised dataset: the validation split is the builder's own when it has one, else a
+    seeded random ``validation_fraction`` of its ``train`` split; ``train_limit``/``test_limit``
+    keep a seeded random subset. A time series (``dataset.windows`` set): windows split in time
+    order (see :func:`dlpipe.data.splits.series_windows`).
     """
+    from dlpipe.data import splits as splitting
+
     builder = get_builder(config)
-    missing = {"train", "test"} - set(builder.info.splits.keys())
-    if missing:
-        raise DatasetUnavailableError(
-            f"dataset.name: '{config.name}' has splits {sorted(builder.info.splits.keys())}; "
-            f"dlpipe needs 'train' and 'test' (missing {sorted(missing)})"
-        )
-    x_full, y_full = _read_split(builder, "train")
-    x_test, y_test = _read_split(builder, "test")
-
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(x_full))
-    n_val = max(1, round(len(order) * config.validation_fraction))
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    if config.train_limit is not None:
-        train_idx = train_idx[: config.train_limit]
-        val_idx = val_idx[: max(1, round(config.train_limit * config.validation_fraction))]
-    if config.test_limit is not None:
-        test_idx = rng.permutation(len(x_test))[: config.test_limit]
-        x_test, y_test = x_test[test_idx], y_test[test_idx]
-
-    splits = {
-        "x_train": x_full[train_idx],
-        "y_train": y_full[train_idx].astype(np.int64),
-        "x_val": x_full[val_idx],
-        "y_val": y_full[val_idx].astype(np.int64),
-        "x_test": x_test,
-        "y_test": y_test.astype(np.int64),
-    }
-    label_feature = builder.info.features[builder.info.supervised_keys[1]]
-    info = {
-        "name": config.name,
-        "num_classes": int(label_feature.num_classes),
-        "class_names": list(label_feature.names),
-        "input_shape": list(splits["x_train"].shape[1:]),
-        "num_train": len(splits["x_train"]),
-        "num_val": len(splits["x_val"]),
-        "num_test": len(splits["x_test"]),
-    }
+    if config.windows is not None:
+        if builder.info.supervised_keys is not None:
+            raise DatasetUnavailableError(
+                f"dataset.windows: '{config.name}' is a supervised dataset (inputs and targets), not "
+                "a time series; remove dataset.windows or name a series dataset"
+            )
+        arrays = splitting.series_windows(read_series(builder), config)
+        spec = splitting.describe(config, arrays, builder=None, padded=False, horizon=config.windows.horizon)
+    else:
+        if builder.info.supervised_keys is None:
+            raise DatasetUnavailableError(
+                f"dataset.name: '{config.name}' has no inputs and targets (no supervised keys); a "
+                "time series needs `dataset.windows` to be cut into examples"
+            )
+        names = set(builder.info.splits.keys())
+        missing = {"train", "test"} - names
+        if missing:
+            raise DatasetUnavailableError(
+                f"dataset.name: '{config.name}' has splits {sorted(names)}; dlpipe needs 'train' "
+                f"and 'test' (missing {sorted(missing)})"
+            )
+        read = {split: read_supervised_split(builder, split) for split in ("train", "test", "validation")
+                if split in names}
+        arrays = splitting.supervised_splits(read, config, seed)
+        padded = any(lengths is not None for _, _, lengths in read.values())
+        spec = splitting.describe(config, arrays, builder=builder, padded=padded, horizon=None)
     logger.info(
-        "Loaded %s: %d train, %d validation, %d test, input %s, %d classes",
+        "Loaded %s: %d train, %d validation, %d test, input %s, %s",
         config.name,
-        info["num_train"],
-        info["num_val"],
-        info["num_test"],
-        info["input_shape"],
-        info["num_classes"],
+        spec.num_train,
+        spec.num_val,
+        spec.num_test,
+        spec.input_shape,
+        f"{spec.num_classes} classes" if spec.target == "class" else f"{spec.num_targets} target value(s)",
     )
-    return splits, info
+    return arrays, spec

@@ -83,3 +83,23 @@ def message_figure(message: str) -> plt.Figure:
     axes.axis("off")
     axes.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
     return figure
+
+
+def plot_predictions(targets: np.ndarray, predictions: np.ndarray, baseline: np.ndarray | None) -> plt.Figure:
+    """Predictions against targets over the test examples (in order), and as a scatter."""
+    figure, (line, scatter) = plt.subplots(1, 2, figsize=(12, 4))
+    steps = np.arange(len(targets))
+    line.plot(steps, targets, label="target", color="black")
+    line.plot(steps, predictions, label="model")
+    if baseline is not None:
+        line.plot(steps, baseline, label="last value (naive)", linestyle="--")
+    line.set_xlabel("test example")
+    line.legend()
+    line.set_title("Test predictions")
+    scatter.scatter(targets, predictions, s=12)
+    low, high = float(np.min(targets)), float(np.max(targets))
+    scatter.plot([low, high], [low, high], color="grey", linewidth=1)
+    scatter.set_xlabel("target")
+    scatter.set_ylabel("prediction")
+    figure.tight_layout()
+    return figure

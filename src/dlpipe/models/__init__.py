@@ -1,5 +1,1 @@
-"""Model factories: one per family, functional API, returned uncompiled."""
-
-from dlpipe.models.factory import build_model
-
-__all__ = ["build_model"]
+"""Model building blocks shared by the families: preprocessing, layer blocks, assembly."""

@@ -31,15 +31,29 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: str = "va
     raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
 
 
-def layer_output_shapes(model: keras.Model) -> list[tuple[str, str, tuple]]:
-    """``(layer name, layer class, output shape)`` for every layer, input first."""
-    return [(layer.name, type(layer).__name__, tuple(layer.output.shape)) for layer in model.layers]
+def layer_output_shapes(model: keras.Model) -> list[tuple[str, str, tuple | None]]:
+    """``(layer name, layer class, output shape)`` for every layer, input first; the shape is None
+    where the layer has no single symbolic output (a subclassed model's layers, a shared layer)."""
+    shapes = []
+    for layer in model.layers:
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):
+            shape = None
+        shapes.append((layer.name, type(layer).__name__, shape))
+    return shapes
 
 
 def model_summary_text(model: keras.Model) -> str:
-    """Keras' summary followed by the per-layer output shapes, as one text block."""
+    """Keras' summary followed by the per-layer output shapes, as one text block.
+
+    Never raises: a model Keras cannot summarize gets the reason in place of the summary.
+    """
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
+    try:
+        model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
+    except Exception as err:  # noqa: BLE001 - a summary is a report, never a reason to fail
+        lines.append(f"(Keras could not summarize {model.name}: {type(err).__name__}: {err})")
     lines.append("")
     lines.append("Per-layer output shapes (batch dimension first):")
     lines.extend(f"  {name:<28} {kind:<22} {shape}" for name, kind, shape in layer_output_shapes(model))

@@ -1,15 +1,15 @@
-"""A model family's pipeline: the shared stages under the family's namespace."""
+"""A parameter block's pipeline: the shared stages under the block's namespace."""
 
 from kedro.pipeline import Pipeline
 
 from dlpipe.pipelines import augmentation, data, evaluation, training, tuning
 
 
-def create_family_pipeline(family: str) -> Pipeline:
-    """Compose data → augmentation → tuning → training → evaluation for ``family``.
+def create_family_pipeline(block: str) -> Pipeline:
+    """Compose data → augmentation → tuning → training → evaluation for the parameter ``block``.
 
-    Datasets are prefixed with the family (``cnn.trained_model``) and parameters read from the
-    family's block (``params:cnn.training``); ``params:config`` is the whole block.
+    Datasets are prefixed with the block's name (``cnn.trained_model``) and parameters read from
+    the block (``params:cnn.training``); ``params:config`` is the whole block.
     """
     stages = (
         data.pipeline.create_pipeline()
@@ -18,4 +18,4 @@ def create_family_pipeline(family: str) -> Pipeline:
         + training.pipeline.create_pipeline()
         + evaluation.pipeline.create_pipeline()
     )
-    return Pipeline(stages, namespace=family, parameters={"params:config": f"params:{family}"})
+    return Pipeline(stages, namespace=block, parameters={"params:config": f"params:{block}"})

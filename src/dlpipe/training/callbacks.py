@@ -1,390 +1,48 @@
-"""The callbacks of the final training, built in one place from config, and the fault-tolerant ones
-dlpipe adds to Keras: a backup that survives a kill or a corrupted file, a checkpoint that a full
-disk cannot destroy, and a NaN guard that names where training broke."""
+"""The callbacks of the final training, built in one place from config.
+
+The fault-tolerant callbacks dlpipe adds to Keras live in their own modules: ``guards`` (NaN and
+SIGTERM), ``checkpoint`` (atomic best-model checkpoint) and ``backup`` (resumable epoch backups).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import logging
-import math
-import os
-import shutil
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from dlpipe import run_scope
-from dlpipe.config.schema import TrainingConfig
-from dlpipe.interrupts import RunTerminated, termination_requested
+from dlpipe.config.training import TrainingConfig
+from dlpipe.training.backup import (
+    TrainingBackup,
+    configuration_fingerprint,
+    discard_finished_training,
+)
+from dlpipe.training.checkpoint import AtomicModelCheckpoint
+from dlpipe.training.guards import NanGuard, NonFiniteLossError, TerminationGuard
 
-logger = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-class NanGuard(keras.callbacks.Callback):
-    """Stops training at the first batch whose loss is NaN or infinite, naming epoch and batch.
-
-    It raises instead of stopping gracefully: a graceful stop runs every callback's
-    ``on_train_end``, which would delete the backup of the last good epoch.
-    """
-
-    def __init__(self, backup_dir: str | None = None):
-        super().__init__()
-        self.backup_dir = backup_dir
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is None or math.isfinite(float(loss)):
-            return
-        kept = ""
-        if self.backup_dir:
-            kept = f" The backup of the last finished epoch is kept in {self.backup_dir}."
-        raise NonFiniteLossError(
-            f"Training loss is {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}: training "
-            "diverged (lower training.optimizer.learning_rate, enable training.gradient_clipping, or "
-            f"check the inputs).{kept}"
-        )
-
-
-class TerminationGuard(keras.callbacks.Callback):
-    """Stops training at the next batch once SIGTERM was received.
-
-    The SIGTERM handler raises where the program happens to be; if that was inside code that
-    swallows errors (a retrying HTTP client), this makes sure training still stops.
-    """
-
-    def on_train_batch_end(self, batch, logs=None):
-        if termination_requested():
-            raise RunTerminated(f"Stopping training: {termination_requested()}")
-
-
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """``ModelCheckpoint`` that never leaves a half-written file in place of a good one.
-
-    The model is written to a temporary file next to the target and renamed over it only once
-    complete, so a full disk or a kill during the write keeps the previous checkpoint intact.
-    """
-
-    def _save_model(self, epoch, batch, logs):
-        final = self._get_file_path(epoch, batch, logs)
-        directory, name = os.path.split(final)
-        stem, extension = os.path.splitext(name)
-        partial = os.path.join(directory, f".{stem}.partial{extension}")
-        original = self.filepath
-        self.filepath = partial
-        try:
-            super()._save_model(epoch, batch, logs)
-        except OSError as err:
-            _remove_quietly(partial)
-            raise OSError(
-                err.errno,
-                f"Could not write checkpoint {final} at epoch {epoch + 1}: {err}. The previous checkpoint "
-                f"{final} is intact{' ' if os.path.exists(final) else ' (there was none)'}; free space "
-                "or change training.checkpoint_dir.",
-            ) from err
-        finally:
-            self.filepath = original
-        if os.path.exists(partial):
-            os.replace(partial, final)
-
-
-class TrainingBackup(keras.callbacks.Callback):
-    """Backs up the whole training state after every epoch and restores it when training restarts.
-
-    Each backup is a folder ``epoch-NNNN`` holding the model and optimizer weights, the epoch, the
-    history so far and the state of the early-stopping and checkpoint callbacks given in
-    ``stateful`` (so a resumed run neither forgets its best epoch nor overwrites the best checkpoint
-    with a worse one). A backup is written to a temporary folder and renamed when complete; the
-    previous one is kept, so a kill during the write, or a backup corrupted later, falls back to
-    the one before. When no backup can be read, training starts over from epoch 0 and says so.
-
-    When training ends normally the backups are deleted, unless ``keep_finished``: then the
-    trained model and its history are kept as a ``finished`` backup until the caller has saved
-    them (inside a Kedro run: until the run succeeds), so a failure while saving the outputs
-    does not cost the training. The next ``fit`` then trains no epoch and returns that model.
-
-    Each backup records ``fingerprint``, the configuration it was trained with; a backup of
-    another configuration is never resumed: it is moved aside (``*.other-config``) with a warning.
-
-    Place it after the callbacks in ``stateful``: it must see their end-of-epoch state.
-    """
-
-    WEIGHTS = "state.weights.h5"
-    METADATA = "state.json"
-    BEST_WEIGHTS = "best_weights.npz"
-    FINISHED = "finished"
-
-    def __init__(
-        self,
-        backup_dir: str,
-        stateful: list[keras.callbacks.Callback] = (),
-        keep: int = 2,
-        *,
-        fingerprint: str | None = None,
-        keep_finished: bool = False,
-    ):
-        super().__init__()
-        self.backup_dir = Path(backup_dir)
-        self.stateful = list(stateful)
-        self.keep = max(1, keep)
-        self.fingerprint = fingerprint
-        self.keep_finished = keep_finished
-        self.history: dict[str, list[float]] = {}
-        self.restored_from: Path | None = None
-        self.restored_epoch = 0
-        self.finished_before = False  # this fit returned a model trained before, without training
-
-    # ----------------------------------------------------------------------- restore
-
-    def backups(self) -> list[Path]:
-        """The complete backups, newest first."""
-        if not self.backup_dir.is_dir():
-            return []
-        found = [p for p in self.backup_dir.glob("epoch-*") if p.is_dir() and p.name[6:].isdigit()]
-        return sorted(found, key=lambda p: int(p.name[6:]), reverse=True)
-
-    def _set_aside_other_configs(self) -> None:
-        if self.fingerprint is None:
-            return
-        for backup in [self.backup_dir / self.FINISHED, *self.backups()]:
-            try:
-                written_for = json.loads((backup / self.METADATA).read_text()).get("fingerprint")
-            except (OSError, ValueError):
-                continue  # unreadable: the fallback below deals with it
-            if written_for == self.fingerprint:
-                continue
-            aside = _set_aside(backup, "other-config")
-            logger.warning(
-                "Backup %s was written for another configuration; moved it to %s. It is not resumed.",
-                backup,
-                aside,
-            )
-
-    def _restore_finished(self) -> bool:
-        finished = self.backup_dir / self.FINISHED
-        if not (finished / self.METADATA).is_file():
-            return False
-        try:
-            metadata = json.loads((finished / self.METADATA).read_text())
-            self.model.load_weights(str(finished / self.WEIGHTS))
-        except RunTerminated:
-            raise
-        except Exception as err:  # noqa: BLE001 - unreadable: train again rather than fail
-            aside = _set_aside(finished, "corrupt")
-            logger.warning("Finished backup %s cannot be read (%s); moved it to %s", finished, err, aside)
-            return False
-        self.history = {key: list(values) for key, values in metadata["history"].items()}
-        self.restored_from, self.restored_epoch = finished, int(metadata["epoch"])
-        self.finished_before = True
-        # No epoch left to run: fit returns at once with the restored model.
-        self.model._initial_epoch = int((self.params or {}).get("epochs", self.restored_epoch))
-        logger.warning(
-            "Training had finished (%d epochs) but its outputs were not saved: using the trained "
-            "model from %s instead of training again",
-            self.restored_epoch,
-            finished,
-        )
-        return True
-
-    def on_train_begin(self, logs=None):
-        self.history = {}
-        self.restored_from, self.restored_epoch, self.finished_before = None, 0, False
-        self._set_aside_other_configs()
-        # Built first, so a backup's optimizer state has variables to load into.
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
-        if self._restore_finished():
-            return
-        candidates = self.backups()
-        if not candidates:
-            return
-        initial_state = [v.numpy() for v in self._variables()]
-        for backup in candidates:
-            try:
-                self._restore(backup)
-            except RunTerminated:
-                raise
-            except Exception as err:  # noqa: BLE001 - any unreadable backup: try the previous one
-                for variable, value in zip(self._variables(), initial_state, strict=True):
-                    variable.assign(value)
-                aside = _set_aside(backup, "corrupt")
-                logger.warning(
-                    "Backup %s cannot be read (%s: %s); moved it to %s and trying an older one",
-                    backup,
-                    type(err).__name__,
-                    err,
-                    aside,
-                )
-                continue
-            self.restored_from = backup
-            logger.warning(
-                "Resuming training from backup %s: epochs 1-%d are done, continuing at epoch %d",
-                backup,
-                self.restored_epoch,
-                self.restored_epoch + 1,
-            )
-            return
-        self.model._initial_epoch = 0
-        logger.warning("No readable backup in %s: training starts over from epoch 1", self.backup_dir)
-
-    def _variables(self):
-        variables = list(self.model.variables)
-        if self.model.optimizer is not None:
-            variables += list(self.model.optimizer.variables)
-        return variables
-
-    def _restore(self, backup: Path) -> None:
-        metadata = json.loads((backup / self.METADATA).read_text())
-        epoch = int(metadata["epoch"])
-        self.model.load_weights(str(backup / self.WEIGHTS))
-        best_weights = None
-        if (backup / self.BEST_WEIGHTS).is_file():
-            with np.load(backup / self.BEST_WEIGHTS) as stored:
-                best_weights = [stored[f"w{i}"] for i in range(len(stored.files))]
-        for index, callback in enumerate(self.stateful):
-            state = metadata["callbacks"][str(index)]
-            for key, value in state.items():
-                setattr(callback, key, value)
-            if isinstance(callback, keras.callbacks.EarlyStopping):
-                callback.best_weights = best_weights
-        self.history = {key: list(values) for key, values in metadata["history"].items()}
-        self.restored_epoch = epoch
-        self.model._initial_epoch = epoch
-
-    # ----------------------------------------------------------------------- save
-
-    def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
-        self._save(epoch + 1)
-
-    def _save(self, epochs_done: int, *, finished: bool = False) -> None:
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
-        name = self.FINISHED if finished else f"epoch-{epochs_done:04d}"
-        final = self.backup_dir / name
-        partial = self.backup_dir / f".partial-{name}"
-        shutil.rmtree(partial, ignore_errors=True)
-        try:
-            partial.mkdir()
-            self.model.save_weights(str(partial / self.WEIGHTS), overwrite=True)
-            callback_state = {}
-            best_weights = None
-            for index, callback in enumerate(self.stateful):
-                callback_state[str(index)] = _callback_state(callback)
-                if isinstance(callback, keras.callbacks.EarlyStopping) and callback.best_weights is not None:
-                    best_weights = callback.best_weights
-            if best_weights is not None:
-                np.savez(partial / self.BEST_WEIGHTS, **{f"w{i}": w for i, w in enumerate(best_weights)})
-            metadata = {
-                "epoch": epochs_done,
-                "history": self.history,
-                "callbacks": callback_state,
-                "fingerprint": self.fingerprint,
-            }
-            # The metadata is written last: a folder without it was never complete.
-            (partial / self.METADATA).write_text(json.dumps(metadata))
-        except OSError as err:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise OSError(
-                err.errno,
-                f"Could not write the training backup {final} after epoch {epochs_done}: {err}. The "
-                f"previous backup in {self.backup_dir} is intact; free space or change training.backup_dir.",
-            ) from err
-        shutil.rmtree(final, ignore_errors=True)
-        partial.rename(final)
-        for old in self.backups()[self.keep :]:
-            shutil.rmtree(old, ignore_errors=True)
-
-    def on_train_end(self, logs=None):
-        # Only a normal end reaches here (errors and kills skip on_train_end). The epoch backups
-        # are no longer needed: a rerun must not resume a finished training.
-        if not self.keep_finished:
-            shutil.rmtree(self.backup_dir, ignore_errors=True)
-            return
-        if not self.finished_before:
-            # Early stopping has already put the best epoch's weights back (it comes first).
-            epochs_done = len(next(iter(self.history.values()), []))
-            try:
-                self._save(epochs_done, finished=True)
-            except OSError as err:
-                # The model is still returned for saving; the epoch backups stay as the fallback.
-                logger.warning("Could not keep the finished training: %s", err)
-                return
-        for backup in self.backups():
-            shutil.rmtree(backup, ignore_errors=True)
-        backup_dir = self.backup_dir
-        run_scope.on_success(lambda: discard_finished_training(backup_dir))
-
-
-def discard_finished_training(backup_dir: str | Path) -> None:
-    """Delete the finished training kept under ``backup_dir`` (and the folder, once empty)."""
-    target = Path(backup_dir) / TrainingBackup.FINISHED
-    shutil.rmtree(target, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        target.parent.rmdir()
-
-
-def configuration_fingerprint(config, dataset_info: dict) -> str:
-    """A short hash of everything that shapes a trained model: a backup resumes only with its own.
-
-    Output paths and verbosity are left out: moving them does not change what is trained.
-    """
-    dumped = config.model_dump(mode="json")
-    dumped.pop("tuning", None)
-    for key in ("backup_dir", "checkpoint_dir", "verbose"):
-        dumped["training"].pop(key, None)
-    for key in ("data_dir", "source_dirs", "network_timeout_s"):
-        dumped["dataset"].pop(key, None)
-    payload = json.dumps({"config": dumped, "data": dataset_info}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _set_aside(backup: Path, reason: str) -> Path:
-    """Rename ``backup`` to ``<name>.<reason>`` (replacing an earlier one) so it is never resumed."""
-    aside = backup.with_name(f"{backup.name}.{reason}")
-    shutil.rmtree(aside, ignore_errors=True)
-    backup.rename(aside)
-    return aside
-
-
-def _callback_state(callback: keras.callbacks.Callback) -> dict:
-    """What a monitoring callback must remember across a restart, as JSON-safe values."""
-    names = ["best", "wait", "best_epoch", "stopped_epoch"]
-    state = {}
-    for name in names:
-        if hasattr(callback, name):
-            value = getattr(callback, name)
-            if isinstance(value, np.generic):
-                value = value.item()
-            if value is None or isinstance(value, int | float):
-                state[name] = value if not (isinstance(value, float) and math.isinf(value)) else None
-    return state
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(path)
+__all__ = [
+    "AtomicModelCheckpoint",
+    "NanGuard",
+    "NonFiniteLossError",
+    "TerminationGuard",
+    "TrainingBackup",
+    "build_training_callbacks",
+    "configuration_fingerprint",
+    "discard_finished_training",
+    "training_backup",
+]
 
 
 def build_training_callbacks(
     config: TrainingConfig,
     *,
+    mode: str = "auto",
     mlflow_run_id: str | None = None,
     fingerprint: str | None = None,
     keep_finished: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """Early stopping (best weights restored), best-model checkpoint, per-epoch backup, NaN guard
-    and, when a run is given, per-epoch MLflow logging.
+    and, when a run is given, per-epoch MLflow logging. ``mode`` (``max``/``min``) is the direction
+    in which the monitored metric improves (see ``fit.monitor_mode``).
 
     The backup lets a killed run resume at its last finished epoch, and with ``keep_finished``
     a run whose outputs failed to save reuse the trained model; ``fingerprint`` names the
@@ -399,12 +57,14 @@ def build_training_callbacks(
         monitor=config.early_stopping.monitor,
         patience=config.early_stopping.patience,
         min_delta=config.early_stopping.min_delta,
+        mode=mode,
         restore_best_weights=True,
         verbose=1,
     )
     checkpoint = AtomicModelCheckpoint(
         filepath=str(checkpoint_dir / "best.keras"),
         monitor=config.early_stopping.monitor,
+        mode=mode,
         save_best_only=True,
     )
     callbacks: list[keras.callbacks.Callback] = [

@@ -5,57 +5,20 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
 
 import keras
 import numpy as np
 
 from dlpipe.augmentation import build_augmenter
-from dlpipe.config.schema import (
-    FamilyConfig,
-    GradientClippingConfig,
-    LearningRateScheduleConfig,
-    OptimizerConfig,
-    TrainingConfig,
-)
-from dlpipe.data.input_pipeline import label_encoding, make_dataset
-from dlpipe.models import build_model
+from dlpipe.config.schema import FamilyConfig
+from dlpipe.config.training import TrainingConfig
+from dlpipe.data.input_pipeline import make_dataset
+from dlpipe.data.spec import DataSpec
+from dlpipe.families import get_family
+from dlpipe.training.optimizers import build_learning_rate, compile_model, schedule_callbacks
 from dlpipe.training.strategy import resolve_strategy
 
 logger = logging.getLogger(__name__)
-
-
-def build_learning_rate(
-    initial: float, schedule: LearningRateScheduleConfig, *, epochs: int, steps_per_epoch: int
-):
-    """The learning rate given to the optimizer: a float or a per-step schedule.
-
-    ``reduce_on_plateau`` works through a callback (see ``schedule_callbacks``), so the optimizer
-    starts from the plain initial rate.
-    """
-    if schedule.name == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
-            initial, decay_steps=max(1, epochs * steps_per_epoch), alpha=schedule.alpha
-        )
-    if schedule.name == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(
-            initial, decay_steps=steps_per_epoch, decay_rate=schedule.decay_rate
-        )
-    return initial
-
-
-def schedule_callbacks(schedule: LearningRateScheduleConfig, monitor: str) -> list[keras.callbacks.Callback]:
-    """Callbacks that a schedule needs (reduce-on-plateau); empty for the others."""
-    if schedule.name != "reduce_on_plateau":
-        return []
-    return [
-        keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor,
-            factor=schedule.factor,
-            patience=schedule.patience,
-            min_lr=schedule.min_learning_rate,
-        )
-    ]
 
 
 def effective_batch_size(training: TrainingConfig, num_train: int) -> int:
@@ -72,56 +35,24 @@ def iterations_per_epoch(training: TrainingConfig, num_train: int) -> int:
     return math.ceil(num_train / effective_batch_size(training, num_train))
 
 
-def check_loss_fits_labels(loss: str, num_classes: int, dataset_name: str) -> None:
-    """Raise ValueError when ``loss`` cannot be computed on this dataset's labels."""
-    if label_encoding(loss) == "binary" and num_classes != 2:
-        raise ValueError(
-            f"training.loss: 'binary_crossentropy' needs exactly 2 classes, but dataset "
-            f"'{dataset_name}' has {num_classes}. Use sparse_categorical_crossentropy (class ids) or "
-            "categorical_crossentropy (one-hot) for more classes."
-        )
+def check_fits_data(config: FamilyConfig, spec: DataSpec) -> None:
+    """Raise ValueError, naming the key, when the block's family or task cannot learn this data."""
+    family = get_family(config.model.family)
+    family.task.check_data(spec, config.training.loss)
+    if family.check_data is not None:
+        family.check_data(spec, config)
 
 
-def _clipping_arguments(config: GradientClippingConfig) -> dict[str, float]:
-    return {
-        "none": {},
-        "norm": {"clipnorm": config.threshold},
-        "value": {"clipvalue": config.threshold},
-        "global_norm": {"global_clipnorm": config.threshold},
-    }[config.mode]
-
-
-def build_optimizer(
-    config: OptimizerConfig,
-    learning_rate=None,
-    clipping: GradientClippingConfig | None = None,
-) -> keras.optimizers.Optimizer:
-    """Return the Keras optimizer named in ``config``, with gradient clipping when configured.
-
-    ``learning_rate`` (a float or a schedule) replaces ``config.learning_rate`` when given.
-    """
-    rate = config.learning_rate if learning_rate is None else learning_rate
-    extra = _clipping_arguments(clipping or GradientClippingConfig())
-    if config.weight_decay is not None:
-        extra["weight_decay"] = config.weight_decay
-    if config.name == "sgd":
-        return keras.optimizers.SGD(
-            learning_rate=rate, momentum=config.momentum, nesterov=config.nesterov, **extra
-        )
-    optimizer_class = {
-        "rmsprop": keras.optimizers.RMSprop,
-        "adagrad": keras.optimizers.Adagrad,
-        "adam": keras.optimizers.Adam,
-        "adamw": keras.optimizers.AdamW,
-        "nadam": keras.optimizers.Nadam,
-    }[config.name]
-    return optimizer_class(learning_rate=rate, **extra)
+def monitor_mode(config: FamilyConfig, metric: str) -> str:
+    """``max`` or ``min``: the direction in which ``metric`` of this block's family improves."""
+    direction = get_family(config.model.family).monitored_metrics()[metric]
+    return "max" if direction == "maximize" else "min"
 
 
 def fit_model(
     config: FamilyConfig,
     splits: dict[str, np.ndarray],
-    dataset_info: dict[str, Any],
+    spec: DataSpec,
     *,
     epochs: int,
     callbacks: list[keras.callbacks.Callback],
@@ -130,7 +61,7 @@ def fit_model(
     mlflow_run_id: str | None = None,
     dataset_cache: dict | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Build ``config.model`` under the configured strategy, compile and fit it.
+    """Build the block's family model under the configured strategy, compile and fit it.
 
     Returns the model and its per-epoch history. The training split is augmented with
     ``config.augmentation``; ``train_subset``/``validation_subset`` keep the first N examples
@@ -140,10 +71,11 @@ def fit_model(
     and filled caches instead of rebuilding them for every model.
 
     Raises:
-        ValueError: the loss cannot fit the labels (checked before the model is built).
+        ValueError: the family or its task cannot learn this data (checked before the model is built).
     """
     training = config.training
-    check_loss_fits_labels(training.loss, dataset_info["num_classes"], dataset_info["name"])
+    family = get_family(config.model.family)
+    check_fits_data(config, spec)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         import tensorflow as tf
@@ -160,17 +92,8 @@ def fit_model(
     )
     strategy = resolve_strategy(training.strategy)
     with strategy.scope():
-        model = build_model(
-            dataset_info["input_shape"],
-            dataset_info["num_classes"],
-            config.model,
-            binary_output=label_encoding(training.loss) == "binary",
-        )
-        model.compile(
-            optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping),
-            loss=training.loss,
-            metrics=["accuracy"],
-        )
+        model = family.build(spec, config)
+        compile_model(model, config, learning_rate)
 
     cache_key = (
         id(splits),
@@ -185,20 +108,21 @@ def fit_model(
         train_data, validation_data = dataset_cache[cache_key]
     else:
         train_data, validation_data = _build_datasets(
-            config, splits, dataset_info, batch_size, train_subset, validation_subset
+            config, splits, spec, batch_size, train_subset, validation_subset
         )
         if dataset_cache is not None:
             dataset_cache[cache_key] = (train_data, validation_data)
     callbacks = list(callbacks)
     if training.gradient_monitor.enabled:
-        callbacks.append(_gradient_monitor(training, splits, dataset_info, mlflow_run_id))
+        callbacks.append(_gradient_monitor(config, splits, spec, mlflow_run_id))
+    monitor = training.early_stopping.monitor
     started = time.perf_counter()
     history = model.fit(
         train_data,
         validation_data=validation_data,
         epochs=epochs,
         callbacks=[
-            *schedule_callbacks(training.lr_schedule, training.early_stopping.monitor),
+            *schedule_callbacks(training.lr_schedule, monitor, monitor_mode(config, monitor)),
             *callbacks,
         ],
         verbose=training.verbose,
@@ -211,52 +135,44 @@ def fit_model(
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
-def _build_datasets(config: FamilyConfig, splits, dataset_info, batch_size, train_subset, validation_subset):
+def encoded_targets(config: FamilyConfig, targets: np.ndarray, spec: DataSpec) -> np.ndarray:
+    """``targets`` as the block's task feeds them to its loss."""
+    task = get_family(config.model.family).task
+    return task.encode_targets(targets, spec, config.training.loss)
+
+
+def _build_datasets(config: FamilyConfig, splits, spec: DataSpec, batch_size, train_subset, validation_subset):
     common = {
         "batch_size": batch_size,
-        "num_classes": dataset_info["num_classes"],
-        "loss": config.training.loss,
         "seed": config.seed,
         "shuffle_buffer": config.dataset.shuffle_buffer,
     }
-    augmenter = build_augmenter(
-        [op.model_dump() for op in config.augmentation.ops],
-        dataset_info["input_shape"],
-        config.seed,
-    )
+    augmenter = build_augmenter([op.model_dump() for op in config.augmentation.ops], spec, config.seed)
     train_data = make_dataset(
         splits["x_train"][:train_subset],
-        splits["y_train"][:train_subset],
+        encoded_targets(config, splits["y_train"][:train_subset], spec),
         training=True,
         augmenter=augmenter,
         **common,
     )
     validation_data = make_dataset(
         splits["x_val"][:validation_subset],
-        splits["y_val"][:validation_subset],
+        encoded_targets(config, splits["y_val"][:validation_subset], spec),
         training=False,
         **common,
     )
     return train_data, validation_data
 
 
-def _gradient_monitor(training: TrainingConfig, splits, dataset_info, mlflow_run_id):
+def _gradient_monitor(config: FamilyConfig, splits, spec: DataSpec, mlflow_run_id):
     from dlpipe.training.gradients import GradientHealthMonitor
 
+    training = config.training
     monitor = training.gradient_monitor
-    probe = make_dataset(
-        splits["x_train"][: monitor.probe_batch_size],
-        splits["y_train"][: monitor.probe_batch_size],
-        batch_size=monitor.probe_batch_size,
-        num_classes=dataset_info["num_classes"],
-        loss=training.loss,
-        training=False,
-        seed=0,
-    )
-    images, labels = next(iter(probe))
+    count = monitor.probe_batch_size
     return GradientHealthMonitor(
-        images.numpy(),
-        labels.numpy(),
+        splits["x_train"][:count].astype(np.float32),
+        encoded_targets(config, splits["y_train"][:count], spec),
         training.loss,
         every_n_steps=monitor.every_n_steps,
         vanishing_threshold=monitor.vanishing_threshold,

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import math
-import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -20,11 +16,16 @@ from optuna_integration import KerasPruningCallback
 
 from dlpipe import run_scope
 from dlpipe.config.schema import FamilyConfig, parse_family, with_overrides
+from dlpipe.data.spec import DataSpec
 from dlpipe.interrupts import RunTerminated, termination_requested
 from dlpipe.tracking import MlflowEpochLogger
-from dlpipe.training.callbacks import NanGuard, TerminationGuard
+from dlpipe.training.guards import NanGuard, TerminationGuard
 from dlpipe.training.fit import fit_model
-from dlpipe.tuning.search_space import create_pruner, create_sampler, suggest
+from dlpipe.tuning.memory import forget_graphs_of_finished_models, release_memory
+from dlpipe.tuning.search_space import suggest
+from dlpipe.tuning.storage import StudyStorageError, open_study
+
+__all__ = ["StudyStorageError", "open_study", "run_study"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,154 +35,7 @@ OPEN_ATTR = "dlpipe_session_open"
 FAIL_REASON_ATTR = "dlpipe_fail_reason"
 STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
 MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
-SQLITE_HEADER = b"SQLite format 3\x00"
 
-
-class StudyStorageError(RuntimeError):
-    """The study's SQLite file cannot be used: locked by another process, corrupted, or not a study."""
-
-
-def storage_url(path: str) -> str:
-    """Return the SQLite URL of the study file at ``path``, creating its folder."""
-    file = Path(path).expanduser().resolve()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{file}"
-
-
-def check_storage_file(path: str, lock_timeout_s: float) -> None:
-    """Refuse a study file that is empty, corrupted, not an Optuna storage, or locked too long.
-
-    Optuna would silently start a fresh study in an empty file, which hides the history a
-    truncated file had; a damaged file fails deep in SQLAlchemy. Both are reported here, naming
-    the file. Raises ``StudyStorageError``.
-    """
-    file = Path(path).expanduser().resolve()
-    if not file.exists():
-        return
-    key = "tuning.storage_path"
-    if file.stat().st_size == 0:
-        raise StudyStorageError(
-            f"{key}: {file} is empty (0 bytes), so the trials it held are gone or it was never a study. "
-            "dlpipe will not start a fresh study over it: restore it from a backup, or delete it to "
-            "start a new study."
-        )
-    with file.open("rb") as handle:
-        header = handle.read(len(SQLITE_HEADER))
-    if header != SQLITE_HEADER:
-        raise StudyStorageError(
-            f"{key}: {file} is not an SQLite database (corrupted or overwritten). Restore it from a "
-            "backup, or move it away to start a new study."
-        )
-    try:
-        connection = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=lock_timeout_s)
-        try:
-            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
-            listing = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            tables = {row[0] for row in listing}
-        finally:
-            connection.close()
-    except sqlite3.OperationalError as err:
-        if "locked" in str(err):
-            raise _locked(file, lock_timeout_s) from err
-        raise _corrupted(file, err) from err
-    except sqlite3.DatabaseError as err:
-        raise _corrupted(file, err) from err
-    if verdict != "ok":
-        raise _corrupted(file, verdict)
-    if tables and "studies" not in tables:
-        raise StudyStorageError(
-            f"{key}: {file} is an SQLite database but not an Optuna study storage (tables: "
-            f"{', '.join(sorted(tables))}). Point tuning.storage_path at a file of its own."
-        )
-
-
-def _locked(file: Path, lock_timeout_s: float) -> StudyStorageError:
-    return StudyStorageError(
-        f"tuning.storage_path: {file} is locked by another process (waited {lock_timeout_s:g} s, "
-        "tuning.lock_timeout_s). Another run may be tuning the same study: wait for it to finish, "
-        "or give this run its own tuning.storage_path."
-    )
-
-
-def _corrupted(file: Path, reason) -> StudyStorageError:
-    return StudyStorageError(
-        f"tuning.storage_path: {file} is corrupted ({reason}). Its finished trials cannot be read; "
-        "restore it from a backup, or move it away to start a new study."
-    )
-
-
-def open_study(config: FamilyConfig) -> optuna.Study:
-    """Create the study, or load it when its storage already holds one of that name.
-
-    Waits up to ``tuning.lock_timeout_s`` for a storage another process holds locked. Raises
-    ``StudyStorageError`` for a locked, corrupted or foreign storage file; never replaces one.
-    """
-    import sqlalchemy.exc
-
-    tuning = config.tuning
-    url = storage_url(tuning.storage_path)
-    check_storage_file(tuning.storage_path, tuning.lock_timeout_s)
-    try:
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": {"timeout": tuning.lock_timeout_s}}
-        )
-        study = optuna.create_study(
-            study_name=tuning.study_name,
-            storage=storage,
-            direction=tuning.direction,
-            load_if_exists=True,
-            pruner=create_pruner(tuning.pruner, tuning.epochs),
-        )
-    except sqlalchemy.exc.OperationalError as err:
-        file = Path(tuning.storage_path).expanduser().resolve()
-        if "locked" in str(err):
-            raise _locked(file, tuning.lock_timeout_s) from err
-        raise _corrupted(file, err.orig if err.orig is not None else err) from err
-    study.sampler = create_sampler(tuning.sampler, seed_offset=len(study.trials))
-    return study
-
-
-def release_memory() -> None:
-    """Hand the heap pages glibc keeps for reuse back to the system (a no-op off glibc).
-
-    Call it after ``keras.backend.clear_session()``, which has already collected the garbage:
-    TensorFlow allocates and frees many mid-sized buffers per model, and glibc keeps the freed
-    pages in its arenas.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _gradient_registry() -> dict | None:
-    """TensorFlow's process-wide table of gradient functions (None where it cannot be reached)."""
-    try:
-        from tensorflow.python.framework import ops as tf_ops
-
-        registry = tf_ops.gradient_registry._registry
-    except (ImportError, AttributeError):
-        return None
-    return registry if isinstance(registry, dict) else None
-
-
-@contextlib.contextmanager
-def forget_graphs_of_finished_models() -> Iterator[None]:
-    """Drop the gradient functions TensorFlow registered while the block ran, once it ends.
-
-    Every traced training step registers a ``CustomGradient-<n>`` entry (from the all-reduce
-    that Keras' optimizer goes through, even with one replica) in a process-wide table that
-    nothing ever clears, and each entry holds the whole traced graph: 13 MiB or more per model.
-    Trial after trial, that was the memory that grew. Use it only around models that are not
-    trained again afterwards; sequential trials are such a block each.
-    """
-    registry = _gradient_registry()
-    before = set(registry) if registry is not None else set()
-    try:
-        yield
-    finally:
-        if registry is not None:
-            for name in set(registry) - before:
-                if name.startswith("CustomGradient-"):
-                    registry.pop(name, None)
 
 
 def _fail_stale_trials(study: optuna.Study) -> int:
@@ -237,15 +91,12 @@ def _fail_stale_trial_runs(parent_run_id: str, study_name: str) -> None:
 class _TrialRunner:
     """The objective: one trial = one fit of the sampled configuration, tracked as a nested run."""
 
-    def __init__(
-        self, family: str, config: FamilyConfig, splits, dataset_info, parent_run_id, fit_callbacks=()
-    ):
-        self.family = family
+    def __init__(self, config: FamilyConfig, splits, spec: DataSpec, parent_run_id, fit_callbacks=()):
         self.fit_callbacks = list(fit_callbacks)
         self.config = config
         self.base = config.model_dump()
         self.splits = splits
-        self.dataset_info = dataset_info
+        self.spec = spec
         self.parent_run_id = parent_run_id
         self.client = mlflow.MlflowClient() if parent_run_id else None
         self.study: optuna.Study | None = None  # set by run_study, to stop it on SIGTERM
@@ -287,7 +138,7 @@ class _TrialRunner:
     def __call__(self, trial: optuna.Trial) -> float:
         tuning = self.config.tuning
         overrides = suggest(trial, tuning.search_space)
-        trial_config = parse_family(self.family, with_overrides(self.base, overrides))
+        trial_config = parse_family(self.config.model.family, with_overrides(self.base, overrides))
         run_id = self._start_run(trial, overrides)
         # The pruning callback goes last: it raises at the end of a pruned epoch, and the epoch's
         # metrics must reach MLflow and the caller's callbacks first.
@@ -305,7 +156,7 @@ class _TrialRunner:
                 _, history = fit_model(
                     trial_config,
                     self.splits,
-                    self.dataset_info,
+                    self.spec,
                     epochs=tuning.epochs,
                     callbacks=callbacks,
                     train_subset=tuning.train_subset,
@@ -351,14 +202,13 @@ class _TrialRunner:
 
 
 def run_study(
-    family: str,
     config: FamilyConfig,
     splits: dict[str, np.ndarray],
-    dataset_info: dict[str, Any],
+    spec: DataSpec,
     trial_callbacks: list | None = None,
     fit_callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> optuna.Study:
-    """Run this run's share of trials of the family's study and return the study.
+    """Run this run's share of trials of the block's study and return the study.
 
     A trial that fails (NaN loss, numerical error) is recorded as FAIL and the study goes on.
     ``trial_callbacks`` are Optuna callbacks ``f(study, trial)`` run after each trial;
@@ -371,9 +221,7 @@ def run_study(
     active = mlflow.active_run()
     if active is not None:
         _fail_stale_trial_runs(active.info.run_id, tuning.study_name)
-    runner = _TrialRunner(
-        family, config, splits, dataset_info, active.info.run_id if active else None, fit_callbacks or ()
-    )
+    runner = _TrialRunner(config, splits, spec, active.info.run_id if active else None, fit_callbacks or ())
     runner.study = study
     logger.info(
         "Study '%s' (%s): %d trial(s) in storage, running %d more",

@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
+# Re-exported here: other modules import SourceFilesNotFoundError from this module.
+from dlpipe.data.builders.sources import SourceFilesNotFoundError
+
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -35,10 +38,6 @@ CLASS_NAMES = [
 ]
 SOURCE_DIR_ENV = "DLPIPE_FASHION_MNIST_DIR"
 DEFAULT_SOURCE_DIRS = ("data/01_raw/fashion-mnist", "/usr/share/datasets/fashion-mnist")
-
-
-class SourceFilesNotFoundError(FileNotFoundError):
-    """The IDX files are in none of the searched directories."""
 
 
 def find_source_dir(source_dirs: Sequence[str] | None = None) -> Path:

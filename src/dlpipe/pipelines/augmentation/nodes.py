@@ -6,36 +6,35 @@ from typing import Any
 
 import numpy as np
 
-from dlpipe.augmentation import augment_batch
-from dlpipe.config.schema import AugmentationConfig
-from dlpipe.evaluation.plots import plot_image_grid
+from dlpipe.config.data import AugmentationConfig
+from dlpipe.data.spec import DataSpec
+from dlpipe.evaluation.previews import preview_inputs
 
 
-def prepare_augmentation(augmentation: dict[str, Any], dataset_info: dict[str, Any]) -> list[dict]:
+def prepare_augmentation(augmentation: dict[str, Any], data_spec: dict[str, Any]) -> list[dict]:
     """Validate the configured augmentation ops for this dataset; returns the ops to apply.
 
     Raises:
-        ValueError: an op cannot apply to these inputs (e.g. images with fewer than 2 dimensions).
+        ValueError: ops are configured for inputs that are not images.
     """
     config = AugmentationConfig.model_validate(augmentation)
-    if config.ops and len(dataset_info["input_shape"]) != 3:
+    spec = DataSpec.model_validate(data_spec)
+    if config.ops and spec.modality != "image":
         raise ValueError(
-            f"augmentation.ops: image augmentation needs inputs of shape (height, width, channels); "
-            f"dataset '{dataset_info['name']}' has input_shape {dataset_info['input_shape']}"
+            f"augmentation.ops: image augmentation needs images of shape (height, width, channels); "
+            f"dataset '{spec.name}' has {spec.modality} inputs of shape {spec.input_shape}"
         )
     return [op.model_dump() for op in config.ops]
 
 
 def render_augmentation_samples(
     dataset_splits: dict[str, np.ndarray],
-    dataset_info: dict[str, Any],
+    data_spec: dict[str, Any],
     augmentation_spec: list[dict],
     augmentation: dict[str, Any],
     seed: int,
 ):
-    """A grid of training images after augmentation, to check the strengths by eye."""
-    count = AugmentationConfig.model_validate(augmentation).grid_size ** 2
-    images = dataset_splits["x_train"][:count]
-    labels = [dataset_info["class_names"][int(y)] for y in dataset_splits["y_train"][:count]]
-    ops = ", ".join(op["op"] for op in augmentation_spec) or "none"
-    return plot_image_grid(augment_batch(images, augmentation_spec, seed), labels, f"Augmented: {ops}")
+    """A preview of training inputs as the model sees them: augmented images in a grid, or a few
+    sequences, or two features of the tabular examples."""
+    grid_size = AugmentationConfig.model_validate(augmentation).grid_size
+    return preview_inputs(dataset_splits, DataSpec.model_validate(data_spec), augmentation_spec, grid_size, seed)

@@ -10,7 +10,7 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 prepare_augmentation,
-                inputs=["params:augmentation", "dataset_info"],
+                inputs=["params:augmentation", "data_spec"],
                 outputs="augmentation_spec",
                 name="prepare_augmentation",
             ),
@@ -18,7 +18,7 @@ def create_pipeline() -> Pipeline:
                 render_augmentation_samples,
                 inputs=[
                     "dataset_splits",
-                    "dataset_info",
+                    "data_spec",
                     "augmentation_spec",
                     "params:augmentation",
                     "params:seed",

@@ -10,8 +10,8 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 load_dataset,
-                inputs=["params:dataset", "params:seed"],
-                outputs=["dataset_splits", "dataset_info", "test_split"],
+                inputs="params:config",
+                outputs=["dataset_splits", "data_spec", "test_split"],
                 name="load_dataset",
             )
         ]

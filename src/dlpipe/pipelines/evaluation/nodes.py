@@ -8,46 +8,40 @@ import keras
 import numpy as np
 
 from dlpipe.config.schema import parse_node_config
-from dlpipe.evaluation.metrics import evaluate_classifier
-from dlpipe.evaluation.plots import plot_confusion_matrix, plot_training_curves
+from dlpipe.data.spec import DataSpec
+from dlpipe.evaluation.plots import plot_training_curves
+from dlpipe.families import get_family
 
 
 def evaluate_model(
     trained_model: keras.Model,
     test_split: dict[str, np.ndarray],
-    dataset_info: dict[str, Any],
+    data_spec: dict[str, Any],
     config: dict[str, Any],
 ):
-    """Evaluate the trained model on the test split (``x_test``, ``y_test``).
+    """Evaluate the trained model on the raw test split (``x_test``, ``y_test``) by its task.
 
     Returns:
-        MLflow metrics (``test_loss``, ``test_accuracy``, macro F1, per-class F1), the per-class
-        precision/recall/F1 report and the confusion-matrix figure.
+        MLflow metrics (``test_loss`` and the task's own, e.g. ``test_accuracy`` or ``test_mae``),
+        the task's JSON report and its figures (``{file name: figure}``).
     """
     family_config = parse_node_config(config)
-    result = evaluate_classifier(
+    task = get_family(family_config.model.family).task
+    result = task.evaluate(
         trained_model,
         test_split["x_test"],
         test_split["y_test"],
-        class_names=dataset_info["class_names"],
+        DataSpec.model_validate(data_spec),
         loss=family_config.training.loss,
         batch_size=family_config.training.batch_size,
     )
-    report = result["report"]
-    metrics = {
-        "test_loss": result["test_loss"],
-        "test_accuracy": result["test_accuracy"],
-        "test_macro_f1": report["macro avg"]["f1-score"],
-    }
-    for index, name in enumerate(dataset_info["class_names"]):
-        metrics[f"test_f1_class_{index}"] = report[name]["f1-score"]
-    mlflow_metrics = {key: {"value": float(value), "step": 0} for key, value in metrics.items()}
-    figure = plot_confusion_matrix(result["confusion_matrix"], dataset_info["class_names"])
-    return mlflow_metrics, {**report, "confusion_matrix": result["confusion_matrix"]}, figure
+    mlflow_metrics = {key: {"value": float(value), "step": 0} for key, value in result.metrics.items()}
+    figures = {f"{name}.png": figure for name, figure in result.figures.items()}
+    return mlflow_metrics, result.report, figures
 
 
 def plot_training_history(training_history: dict[str, list[float]]):
-    """Training curves (loss and accuracy, training and validation) of the final training."""
+    """Training curves (loss and every metric, training and validation) of the final training."""
     return plot_training_curves(training_history)
 
 

@@ -10,8 +10,8 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 evaluate_model,
-                inputs=["trained_model", "test_split", "dataset_info", "params:config"],
-                outputs=["test_metrics", "classification_report", "confusion_matrix_plot"],
+                inputs=["trained_model", "test_split", "data_spec", "params:config"],
+                outputs=["test_metrics", "evaluation_report", "evaluation_figures"],
                 name="evaluate_model",
             ),
             node(

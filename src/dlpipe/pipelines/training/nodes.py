@@ -11,6 +11,7 @@ import numpy as np
 
 from dlpipe import run_scope
 from dlpipe.config.schema import parse_node_config
+from dlpipe.data.spec import DataSpec
 from dlpipe.models.geometry import model_summary_text
 from dlpipe.tracking import try_tracking
 from dlpipe.training.callbacks import (
@@ -18,14 +19,14 @@ from dlpipe.training.callbacks import (
     configuration_fingerprint,
     training_backup,
 )
-from dlpipe.training.fit import fit_model, iterations_per_epoch
+from dlpipe.training.fit import fit_model, iterations_per_epoch, monitor_mode
 
 logger = logging.getLogger(__name__)
 
 
 def train_model(
     dataset_splits: dict[str, np.ndarray],
-    dataset_info: dict[str, Any],
+    data_spec: dict[str, Any],
     augmentation_spec: list[dict],
     best_params: dict[str, Any],
     config: dict[str, Any],
@@ -38,6 +39,7 @@ def train_model(
         The trained model and its per-epoch history.
     """
     family_config = parse_node_config(config, overrides=best_params, augmentation_ops=augmentation_spec)
+    spec = DataSpec.model_validate(data_spec)
     if best_params:
         logger.info("Training with tuned parameters: %s", best_params)
     keras.backend.clear_session()
@@ -58,15 +60,16 @@ def train_model(
         )
     callbacks = build_training_callbacks(
         family_config.training,
+        mode=monitor_mode(family_config, family_config.training.early_stopping.monitor),
         mlflow_run_id=run_id,
-        fingerprint=configuration_fingerprint(family_config, dataset_info),
+        fingerprint=configuration_fingerprint(family_config, spec),
         # Inside a Kedro run the trained model is kept until the run has saved it.
         keep_finished=run_scope.active(),
     )
     model, history = fit_model(
         family_config,
         dataset_splits,
-        dataset_info,
+        spec,
         epochs=family_config.training.epochs,
         callbacks=callbacks,
         mlflow_run_id=run_id,

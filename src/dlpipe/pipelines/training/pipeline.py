@@ -12,7 +12,7 @@ def create_pipeline() -> Pipeline:
                 train_model,
                 inputs=[
                     "dataset_splits",
-                    "dataset_info",
+                    "data_spec",
                     "augmentation_spec",
                     "best_params",
                     "params:config",

@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 
 from dlpipe.config.schema import parse_node_config
+from dlpipe.data.spec import DataSpec
 from dlpipe.evaluation.plots import message_figure
 from dlpipe.tuning.study import open_study, run_study
 
 
 def tune_hyperparameters(
     dataset_splits: dict[str, np.ndarray],
-    dataset_info: dict[str, Any],
+    data_spec: dict[str, Any],
     augmentation_spec: list[dict],
     config: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -27,7 +28,7 @@ def tune_hyperparameters(
     family_config = parse_node_config(config, augmentation_ops=augmentation_spec)
     if not family_config.tuning.enabled:
         return {}, pd.DataFrame(columns=["number", "state", "value"])
-    study = run_study(family_config.model.family, family_config, dataset_splits, dataset_info)
+    study = run_study(family_config, dataset_splits, DataSpec.model_validate(data_spec))
     trials = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params"))
     trials["duration"] = trials["duration"].dt.total_seconds()
     return dict(study.best_trial.params), trials

@@ -10,7 +10,7 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 tune_hyperparameters,
-                inputs=["dataset_splits", "dataset_info", "augmentation_spec", "params:config"],
+                inputs=["dataset_splits", "data_spec", "augmentation_spec", "params:config"],
                 outputs=["best_params", "tuning_trials"],
                 name="tune_hyperparameters",
             ),

@@ -1,0 +1,82 @@
+"""Schemas of the tuning stage: the search space, sampler, pruner and study."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from dlpipe.config.common import PRUNERS, SAMPLERS, NonNegativeInt, PositiveInt, Strict
+
+
+class SearchParameter(Strict):
+    """One dimension of the search space: ``path`` is a dotted key of the family's parameters."""
+
+    path: str = Field(min_length=1)
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchParameter:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical search parameter needs a non-empty 'choices' list")
+            if self.low is not None or self.high is not None or self.log:
+                raise ValueError("a categorical search parameter takes 'choices', not low/high/log")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"an {self.type} search parameter needs both 'low' and 'high'")
+        if self.choices is not None:
+            raise ValueError(f"an {self.type} search parameter takes low/high, not 'choices'")
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log-scale range needs low > 0, got low={self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("'step' and 'log: true' cannot be combined")
+        if self.step is not None and self.step <= 0:
+            raise ValueError(f"step must be > 0, got {self.step}")
+        if self.type == "int":
+            for name in ("low", "high", "step"):
+                value = getattr(self, name)
+                if value is not None and not float(value).is_integer():
+                    raise ValueError(f"an int search parameter needs an integer {name}, got {value}")
+        return self
+
+
+class SamplerConfig(Strict):
+    name: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]
+    seed: int | None = 42
+    n_startup_trials: PositiveInt = 4  # TPE: random trials before the model-based search
+
+
+class PrunerConfig(Strict):
+    name: Literal[PRUNERS] = "median"  # type: ignore[valid-type]
+    n_startup_trials: NonNegativeInt = 2
+    n_warmup_steps: NonNegativeInt = 1
+    min_resource: PositiveInt = 1
+    reduction_factor: int = Field(3, ge=2)
+
+
+class TuningConfig(Strict):
+    enabled: bool = True
+    study_name: str = Field(min_length=1)
+    storage_path: str = Field(min_length=1)  # SQLite file; re-running continues the same study
+    # How long to wait for a study file that another process holds locked before failing.
+    lock_timeout_s: float = Field(60.0, gt=0.0)
+    n_trials: PositiveInt = 10  # trials added by each run
+    timeout_s: float | None = Field(None, gt=0.0)
+    epochs: PositiveInt = 3
+    train_subset: PositiveInt | None = None
+    validation_subset: PositiveInt | None = None
+    # A metric the family's task reports, and its direction (both checked with the family);
+    # None: the task's main validation metric and its direction.
+    metric: str | None = None
+    direction: Literal["maximize", "minimize"] | None = None
+    sampler: SamplerConfig = SamplerConfig()
+    pruner: PrunerConfig = PrunerConfig()
+    search_space: list[SearchParameter] = []

@@ -1,0 +1,154 @@
+"""From what a builder holds to train/validation/test arrays and their :class:`DataSpec`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpipe.config.data import DatasetConfig
+from dlpipe.data.spec import DataSpec
+
+MODALITY_BY_RANK = {1: "tabular", 2: "sequence", 3: "image"}
+
+
+def _pad_time(inputs: np.ndarray, length: int) -> np.ndarray:
+    if inputs.shape[1] == length:
+        return inputs
+    padded = np.zeros((len(inputs), length, *inputs.shape[2:]), dtype=inputs.dtype)
+    padded[:, : inputs.shape[1]] = inputs
+    return padded
+
+
+def supervised_splits(read: dict[str, tuple], config: DatasetConfig, seed: int) -> dict[str, np.ndarray]:
+    """Seeded train/validation/test arrays from the builder's splits (see ``load_splits``)."""
+    x_full, y_full, _ = read["train"]
+    x_test, y_test, _ = read["test"]
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x_full))
+    if "validation" in read:
+        x_val, y_val, _ = read["validation"]
+        train_idx = order
+        if config.train_limit is not None:
+            train_idx = train_idx[: config.train_limit]
+    else:
+        n_val = max(1, round(len(order) * config.validation_fraction))
+        val_idx, train_idx = order[:n_val], order[n_val:]
+        if config.train_limit is not None:
+            train_idx = train_idx[: config.train_limit]
+            val_idx = val_idx[: max(1, round(config.train_limit * config.validation_fraction))]
+        x_val, y_val = x_full[val_idx], y_full[val_idx]
+    if config.test_limit is not None:
+        test_idx = rng.permutation(len(x_test))[: config.test_limit]
+        x_test, y_test = x_test[test_idx], y_test[test_idx]
+    arrays = {
+        "x_train": x_full[train_idx],
+        "y_train": y_full[train_idx],
+        "x_val": x_val,
+        "y_val": y_val,
+        "x_test": x_test,
+        "y_test": y_test,
+    }
+    if any(lengths is not None for _, _, lengths in read.values()):
+        # Every split padded to the same length, so one array shape serves all of them.
+        longest = max(arrays[key].shape[1] for key in ("x_train", "x_val", "x_test"))
+        for key in ("x_train", "x_val", "x_test"):
+            arrays[key] = _pad_time(arrays[key], longest)
+    return arrays
+
+
+def series_windows(values: np.ndarray, config: DatasetConfig) -> dict[str, np.ndarray]:
+    """Cut a ``(time, channels)`` series into ``(window, target)`` examples, split in time order.
+
+    Example ``t`` sees ``values[t - horizon - length + 1 : t - horizon + 1]`` and predicts channel 0
+    at ``t``. Targets ``t`` in the last ``test_fraction`` of the series are the test split, the
+    ``validation_fraction`` before them the validation split, all earlier ones the training split:
+    no target of a later split is ever an input or target of an earlier one.
+    """
+    windows = config.windows
+    total = len(values)
+    test_start = total - max(1, round(total * windows.test_fraction))
+    val_start = test_start - max(1, round(test_start * config.validation_fraction))
+    first_target = windows.length + windows.horizon - 1
+    if val_start <= first_target:
+        raise ValueError(
+            f"dataset.windows.length: windows of {windows.length} steps (horizon {windows.horizon}) "
+            f"leave no training example in a series of {total} steps; use shorter windows"
+        )
+    arrays = {}
+    for split, start, stop in (
+        ("train", first_target, val_start),
+        ("val", val_start, test_start),
+        ("test", test_start, total),
+    ):
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = _windows_with_targets(values, windows, start, stop)
+    if config.train_limit is not None:
+        arrays["x_train"], arrays["y_train"] = (
+            arrays["x_train"][-config.train_limit :],
+            arrays["y_train"][-config.train_limit :],
+        )
+    if config.test_limit is not None:
+        arrays["x_test"], arrays["y_test"] = arrays["x_test"][: config.test_limit], arrays["y_test"][: config.test_limit]
+    return arrays
+
+
+def _windows_with_targets(values: np.ndarray, windows, first_target: int, end_target: int):
+    """The examples whose target index lies in ``[first_target, end_target)``."""
+    import keras
+
+    lag = windows.length + windows.horizon - 1
+    start = first_target - lag
+    data = values[start : end_target - windows.horizon]
+    targets = values[first_target:end_target, :1]
+    dataset = keras.utils.timeseries_dataset_from_array(
+        data, targets, sequence_length=windows.length, batch_size=None, shuffle=False
+    )
+    inputs, outputs = zip(*((x.numpy(), y.numpy()) for x, y in dataset), strict=True)
+    return np.stack(inputs).astype(np.float32), np.stack(outputs).astype(np.float32)
+
+
+def _channel_statistics(inputs: np.ndarray, padded: bool) -> tuple[list[float], list[float]]:
+    values = inputs.reshape(-1, inputs.shape[-1]).astype(np.float64)
+    if padded:
+        values = values[np.any(values != 0, axis=-1)]  # padding steps are all-zero rows
+    return values.mean(axis=0).tolist(), values.var(axis=0).tolist()
+
+
+def describe(
+    config: DatasetConfig, arrays: dict[str, np.ndarray], *, builder, padded: bool, horizon: int | None
+) -> DataSpec:
+    """The :class:`DataSpec` of the loaded arrays; class labels become int64, values float32."""
+    x_train = arrays["x_train"]
+    modality = MODALITY_BY_RANK.get(x_train.ndim - 1)
+    if modality is None:
+        raise ValueError(f"dataset.name: '{config.name}' has inputs of shape {list(x_train.shape[1:])}; "
+                         "dlpipe reads images (h, w, c), sequences (time, channels) and tabular (features)")
+    class_names: list[str] = []
+    if builder is not None:
+        import tensorflow_datasets as tfds
+
+        target_feature = builder.info.features[builder.info.supervised_keys[1]]
+        if isinstance(target_feature, tfds.features.ClassLabel):
+            class_names = list(target_feature.names)
+    for split in ("train", "val", "test"):
+        key = f"y_{split}"
+        arrays[key] = arrays[key].astype(np.int64) if class_names else arrays[key].astype(np.float32)
+        if not class_names and arrays[key].ndim == 1:
+            arrays[key] = arrays[key][:, None]
+    spec = {
+        "name": str(config.name),
+        "modality": modality,
+        "input_shape": [None, x_train.shape[-1]] if padded else list(x_train.shape[1:]),
+        "input_dtype": str(x_train.dtype),
+        "target": "class" if class_names else "value",
+        "class_names": class_names,
+        "num_train": len(x_train),
+        "num_val": len(arrays["x_val"]),
+        "num_test": len(arrays["x_test"]),
+        "padded": padded,
+        "forecast_horizon": horizon,
+    }
+    if modality != "image":
+        spec["input_mean"], spec["input_variance"] = _channel_statistics(x_train, padded)
+    if not class_names:
+        targets = arrays["y_train"].astype(np.float64)
+        spec["target_mean"], spec["target_variance"] = targets.mean(axis=0).tolist(), targets.var(axis=0).tolist()
+    return DataSpec.model_validate(spec)

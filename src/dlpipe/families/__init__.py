@@ -1,0 +1,39 @@
+"""Model families. Each module of this package registers one family (see ``registry.Family``);
+importing the package imports them all, so adding a family is adding a module."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from dlpipe.families.registry import Family, register, registered
+
+_discovered = False
+
+
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "registry" and not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    _discovered = True
+
+
+def registered_families() -> dict[str, Family]:
+    """Every registered family by name."""
+    _discover()
+    return registered()
+
+
+def get_family(name: str) -> Family:
+    """The family registered as ``name``; KeyError lists the registered ones."""
+    families = registered_families()
+    try:
+        return families[name]
+    except KeyError:
+        raise KeyError(f"unknown model family {name!r}; registered: {sorted(families)}") from None
+
+
+__all__ = ["Family", "get_family", "register", "registered_families"]

@@ -1,0 +1,67 @@
+"""The registry of model families: what each family declares, and how to find it by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dlpipe.tasks import Task, get_task
+
+if TYPE_CHECKING:
+    import keras
+
+    from dlpipe.config.schema import FamilyConfig
+    from dlpipe.data.spec import DataSpec
+
+_FAMILIES: dict[str, Family] = {}
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: everything the shared stages need to know about it.
+
+    ``build(spec, config)`` returns the uncompiled model, its preprocessing and the task's output
+    included (it is called inside the distribution strategy's scope). ``compile(model, config,
+    learning_rate)`` compiles it; when left out, the task's loss and metrics with the configured
+    optimizer (see :func:`dlpipe.training.optimizers.compile_for_task`).
+    """
+
+    name: str
+    model_schema: type  # the pydantic schema of the `model` section, with `family: Literal[name]`
+    task_name: str
+    build: Callable[[DataSpec, FamilyConfig], keras.Model]
+    default_dataset: str
+    compile: Callable[..., None] | None = None
+    # Losses and metrics of the family's own, when it does not train with the task's.
+    losses: tuple[str, ...] | None = None
+    default_loss: str | None = None
+    extra_metrics: dict[str, str] = field(default_factory=dict)
+    # Raises ValueError (naming the key) when a validated config and the data do not fit together.
+    check_data: Callable[[DataSpec, FamilyConfig], None] | None = None
+
+    @property
+    def task(self) -> Task:
+        return get_task(self.task_name)
+
+    def monitored_metrics(self) -> dict[str, str]:
+        """Every metric this family's fits report, training and ``val_``, with its direction."""
+        return self.task.monitored_metrics(self.extra_metrics)
+
+
+def register(family: Family) -> Family:
+    """Add ``family`` to the registry (once per name); returns it."""
+    existing = _FAMILIES.get(family.name)
+    if existing is not None and existing is not family:
+        raise ValueError(f"model family {family.name!r} is registered twice")
+    get_task(family.task_name)  # an unknown task fails at import, not at the first run
+    _FAMILIES[family.name] = family
+    return family
+
+
+def registered() -> dict[str, Family]:
+    return dict(_FAMILIES)
+
+
+def describe(family: Family) -> dict[str, Any]:
+    return {"name": family.name, "task": family.task_name, "default_dataset": family.default_dataset}

@@ -1,0 +1,73 @@
+"""What a task is: how targets are fed, how the model ends, what is monitored and how it is judged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+
+from dlpipe.data.spec import DataSpec
+
+
+@dataclass
+class Evaluation:
+    """A task's verdict on the test split: MLflow metrics, a JSON report and named figures."""
+
+    metrics: dict[str, float]
+    report: dict[str, Any]
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+class Task:
+    """Base of every task; a subclass sets the class attributes and implements the methods."""
+
+    name: ClassVar[str]
+    losses: ClassVar[tuple[str, ...]]
+    default_loss: ClassVar[str]
+    # Compiled metrics besides the loss, each with the direction that makes it better.
+    metrics: ClassVar[dict[str, str]]
+    # What early stopping and tuning watch unless told otherwise.
+    main_metric: ClassVar[str]
+
+    def monitored_metrics(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Every metric a fit reports (training and ``val_``), mapped to its direction."""
+        reported = {"loss": "minimize", **self.metrics, **(extra or {})}
+        return {**reported, **{f"val_{name}": direction for name, direction in reported.items()}}
+
+    def check_data(self, spec: DataSpec, loss: str) -> None:
+        """Raise ValueError, naming the key, when this task cannot learn from ``spec``'s data."""
+
+    def encode_targets(self, targets: np.ndarray, spec: DataSpec, loss: str) -> np.ndarray:
+        """The targets as the loss expects them."""
+        raise NotImplementedError
+
+    def output_head(self, x, spec: DataSpec, loss: str, name: str = "predictions", **layer_kwargs):
+        """The model's last layer(s) on the features ``x``, in float32; ``layer_kwargs`` (kernel
+        initializer, regularizer, constraint) go to its dense layer."""
+        raise NotImplementedError
+
+    def compile_metrics(self, loss: str) -> list:
+        return list(self.metrics)
+
+    def evaluate(self, model: keras.Model, inputs: np.ndarray, targets: np.ndarray, spec: DataSpec,
+                 loss: str, batch_size: int) -> Evaluation:
+        """Score ``model`` on raw test ``inputs`` and their ``targets`` (as loaded)."""
+        raise NotImplementedError
+
+
+def predict(model: keras.Model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """The model's outputs on raw inputs, quietly (no progress bar)."""
+    from dlpipe.data.input_pipeline import make_dataset
+
+    dataset = make_dataset(inputs, np.zeros(len(inputs), np.float32), batch_size=batch_size,
+                           training=False, seed=0)
+    return np.asarray(model.predict(dataset.map(lambda x, _: x), verbose=0))
+
+
+def loss_value(loss: str, targets: np.ndarray, outputs: np.ndarray) -> float:
+    """The mean of ``loss`` over the examples, computed directly: the saved model may have been
+    compiled under another strategy."""
+    loss_fn = keras.losses.get(loss)
+    return float(np.mean(keras.ops.convert_to_numpy(loss_fn(targets, outputs))))

@@ -1,0 +1,96 @@
+"""Classification: one class per example, binary or multi-class."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix
+
+from dlpipe.data.spec import DataSpec
+from dlpipe.tasks.base import Evaluation, Task, loss_value, predict
+
+
+def label_encoding(loss: str) -> str:
+    """How labels are fed for ``loss``: ``sparse`` class ids, ``binary`` 0/1 floats, or ``one_hot``."""
+    if loss == "sparse_categorical_crossentropy":
+        return "sparse"
+    if loss == "binary_crossentropy":
+        return "binary"
+    return "one_hot"
+
+
+class Classification(Task):
+    name = "classification"
+    # Cross-entropies on class ids or one-hot targets; KL divergence and the distances on one-hot.
+    losses = (
+        "sparse_categorical_crossentropy",
+        "categorical_crossentropy",
+        "binary_crossentropy",
+        "kl_divergence",
+        "mean_squared_error",
+        "mean_absolute_error",
+        "huber",
+    )
+    default_loss = "sparse_categorical_crossentropy"
+    metrics = {"accuracy": "maximize"}
+    main_metric = "val_accuracy"
+
+    def check_data(self, spec: DataSpec, loss: str) -> None:
+        if spec.target != "class":
+            raise ValueError(
+                f"dataset.name: '{spec.name}' has value targets, not classes; a classification family "
+                "needs a dataset of labelled classes"
+            )
+        if spec.num_classes < 2:
+            raise ValueError(f"dataset.name: '{spec.name}' has {spec.num_classes} class(es); expected >= 2")
+        if label_encoding(loss) == "binary" and spec.num_classes != 2:
+            raise ValueError(
+                f"training.loss: 'binary_crossentropy' needs exactly 2 classes, but dataset "
+                f"'{spec.name}' has {spec.num_classes}. Use sparse_categorical_crossentropy (class ids) "
+                "or categorical_crossentropy (one-hot) for more classes."
+            )
+
+    def encode_targets(self, targets: np.ndarray, spec: DataSpec, loss: str) -> np.ndarray:
+        encoding = label_encoding(loss)
+        if encoding == "sparse":
+            return targets.astype(np.int64)
+        if encoding == "binary":
+            return targets.astype(np.float32).reshape(-1, 1)
+        return np.eye(spec.num_classes, dtype=np.float32)[targets]
+
+    def output_head(self, x, spec: DataSpec, loss: str, name: str = "predictions", **layer_kwargs):
+        if label_encoding(loss) == "binary":
+            return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=name, **layer_kwargs)(x)
+        return keras.layers.Dense(spec.num_classes, activation="softmax", dtype="float32", name=name, **layer_kwargs
+        )(x)
+
+    def evaluate(self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int) -> Evaluation:
+        from dlpipe.evaluation.plots import plot_confusion_matrix
+
+        outputs = predict(model, inputs, batch_size)
+        if outputs.shape[-1] == 1:
+            predicted = (outputs[:, 0] > 0.5).astype(np.int64)
+        else:
+            predicted = outputs.argmax(axis=1)
+        classes = list(range(spec.num_classes))
+        report = classification_report(
+            targets,
+            predicted,
+            labels=classes,
+            target_names=spec.class_names,
+            output_dict=True,
+            zero_division=0,
+        )
+        matrix = confusion_matrix(targets, predicted, labels=classes).tolist()
+        metrics = {
+            "test_loss": loss_value(loss, self.encode_targets(targets, spec, loss), outputs),
+            "test_accuracy": float(np.mean(predicted == targets)),
+            "test_macro_f1": float(report["macro avg"]["f1-score"]),
+        }
+        for index, name in enumerate(spec.class_names):
+            metrics[f"test_f1_class_{index}"] = float(report[name]["f1-score"])
+        return Evaluation(
+            metrics=metrics,
+            report={**report, "confusion_matrix": matrix},
+            figures={"confusion_matrix": plot_confusion_matrix(matrix, spec.class_names)},
+        )

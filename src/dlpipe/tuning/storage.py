@@ -1,0 +1,117 @@
+"""The study's storage: its SQLite file checked before use, then opened or created."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import optuna
+
+from dlpipe.config.schema import FamilyConfig
+from dlpipe.tuning.search_space import create_pruner, create_sampler
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class StudyStorageError(RuntimeError):
+    """The study's SQLite file cannot be used: locked by another process, corrupted, or not a study."""
+
+
+def storage_url(path: str) -> str:
+    """Return the SQLite URL of the study file at ``path``, creating its folder."""
+    file = Path(path).expanduser().resolve()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{file}"
+
+
+def check_storage_file(path: str, lock_timeout_s: float) -> None:
+    """Refuse a study file that is empty, corrupted, not an Optuna storage, or locked too long.
+
+    Optuna would silently start a fresh study in an empty file, which hides the history a
+    truncated file had; a damaged file fails deep in SQLAlchemy. Both are reported here, naming
+    the file. Raises ``StudyStorageError``.
+    """
+    file = Path(path).expanduser().resolve()
+    if not file.exists():
+        return
+    key = "tuning.storage_path"
+    if file.stat().st_size == 0:
+        raise StudyStorageError(
+            f"{key}: {file} is empty (0 bytes), so the trials it held are gone or it was never a study. "
+            "dlpipe will not start a fresh study over it: restore it from a backup, or delete it to "
+            "start a new study."
+        )
+    with file.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise StudyStorageError(
+            f"{key}: {file} is not an SQLite database (corrupted or overwritten). Restore it from a "
+            "backup, or move it away to start a new study."
+        )
+    try:
+        connection = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=lock_timeout_s)
+        try:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+            listing = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            tables = {row[0] for row in listing}
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err):
+            raise _locked(file, lock_timeout_s) from err
+        raise _corrupted(file, err) from err
+    except sqlite3.DatabaseError as err:
+        raise _corrupted(file, err) from err
+    if verdict != "ok":
+        raise _corrupted(file, verdict)
+    if tables and "studies" not in tables:
+        raise StudyStorageError(
+            f"{key}: {file} is an SQLite database but not an Optuna study storage (tables: "
+            f"{', '.join(sorted(tables))}). Point tuning.storage_path at a file of its own."
+        )
+
+
+def _locked(file: Path, lock_timeout_s: float) -> StudyStorageError:
+    return StudyStorageError(
+        f"tuning.storage_path: {file} is locked by another process (waited {lock_timeout_s:g} s, "
+        "tuning.lock_timeout_s). Another run may be tuning the same study: wait for it to finish, "
+        "or give this run its own tuning.storage_path."
+    )
+
+
+def _corrupted(file: Path, reason) -> StudyStorageError:
+    return StudyStorageError(
+        f"tuning.storage_path: {file} is corrupted ({reason}). Its finished trials cannot be read; "
+        "restore it from a backup, or move it away to start a new study."
+    )
+
+
+def open_study(config: FamilyConfig) -> optuna.Study:
+    """Create the study, or load it when its storage already holds one of that name.
+
+    Waits up to ``tuning.lock_timeout_s`` for a storage another process holds locked. Raises
+    ``StudyStorageError`` for a locked, corrupted or foreign storage file; never replaces one.
+    """
+    import sqlalchemy.exc
+
+    tuning = config.tuning
+    url = storage_url(tuning.storage_path)
+    check_storage_file(tuning.storage_path, tuning.lock_timeout_s)
+    try:
+        storage = optuna.storages.RDBStorage(
+            url, engine_kwargs={"connect_args": {"timeout": tuning.lock_timeout_s}}
+        )
+        study = optuna.create_study(
+            study_name=tuning.study_name,
+            storage=storage,
+            direction=tuning.direction,
+            load_if_exists=True,
+            pruner=create_pruner(tuning.pruner, tuning.epochs),
+        )
+    except sqlalchemy.exc.OperationalError as err:
+        file = Path(tuning.storage_path).expanduser().resolve()
+        if "locked" in str(err):
+            raise _locked(file, tuning.lock_timeout_s) from err
+        raise _corrupted(file, err.orig if err.orig is not None else err) from err
+    study.sampler = create_sampler(tuning.sampler, seed_offset=len(study.trials))
+    return study
