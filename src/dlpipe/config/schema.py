@@ -81,6 +81,8 @@ class FamilyConfig(Strict):
                 f"tuning.direction: metric '{self.tuning.metric}' must be {expected}d, "
                 f"got direction '{self.tuning.direction}'"
             )
+        if family.check_config is not None:
+            family.check_config(self)
         self._search_space_targets_exist()
         return self
 

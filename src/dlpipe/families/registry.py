@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dlpipe.tasks import Task, get_task
 
@@ -33,12 +33,18 @@ class Family:
     build: Callable[[DataSpec, FamilyConfig], keras.Model]
     default_dataset: str
     compile: Callable[..., None] | None = None
-    # Losses and metrics of the family's own, when it does not train with the task's.
+    # Losses of the family's own, when it does not train with the task's, and metrics its models
+    # report besides the task's (named as in the history: ``updates``, ``val_kl_loss``).
     losses: tuple[str, ...] | None = None
     default_loss: str | None = None
     extra_metrics: dict[str, str] = field(default_factory=dict)
-    # Raises ValueError (naming the key) when a validated config and the data do not fit together.
+    # Raise ValueError naming the key: ``check_config`` when a block's values do not fit the
+    # family (run while parameters are validated, before any node), ``check_data`` when the
+    # loaded data does not (run before any training).
+    check_config: Callable[[FamilyConfig], None] | None = None
     check_data: Callable[[DataSpec, FamilyConfig], None] | None = None
+    # Keras callbacks of the family's own, added to every fit of its models (tuning and training).
+    callbacks: Callable[[FamilyConfig], list] | None = None
 
     @property
     def task(self) -> Task:
@@ -61,7 +67,3 @@ def register(family: Family) -> Family:
 
 def registered() -> dict[str, Family]:
     return dict(_FAMILIES)
-
-
-def describe(family: Family) -> dict[str, Any]:
-    return {"name": family.name, "task": family.task_name, "default_dataset": family.default_dataset}

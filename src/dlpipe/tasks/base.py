@@ -32,9 +32,14 @@ class Task:
     main_metric: ClassVar[str]
 
     def monitored_metrics(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """Every metric a fit reports (training and ``val_``), mapped to its direction."""
-        reported = {"loss": "minimize", **self.metrics, **(extra or {})}
-        return {**reported, **{f"val_{name}": direction for name, direction in reported.items()}}
+        """Every metric a fit reports, mapped to its direction: the loss and the task's metrics
+        on training and validation (``val_``), and a family's ``extra`` ones as named."""
+        reported = {"loss": "minimize", **self.metrics}
+        return {
+            **reported,
+            **{f"val_{name}": direction for name, direction in reported.items()},
+            **(extra or {}),
+        }
 
     def check_data(self, spec: DataSpec, loss: str) -> None:
         """Raise ValueError, naming the key, when this task cannot learn from ``spec``'s data."""

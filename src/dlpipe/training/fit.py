@@ -113,6 +113,9 @@ def fit_model(
         if dataset_cache is not None:
             dataset_cache[cache_key] = (train_data, validation_data)
     callbacks = list(callbacks)
+    if family.callbacks is not None:
+        # First: a family's own stop rule must act before the caller's callbacks see the epoch.
+        callbacks = [*family.callbacks(config), *callbacks]
     if training.gradient_monitor.enabled:
         callbacks.append(_gradient_monitor(config, splits, spec, mlflow_run_id))
     monitor = training.early_stopping.monitor

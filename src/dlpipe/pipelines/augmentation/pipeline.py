@@ -10,7 +10,7 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 prepare_augmentation,
-                inputs=["params:augmentation", "data_spec"],
+                inputs=["params:config", "data_spec"],
                 outputs="augmentation_spec",
                 name="prepare_augmentation",
             ),
@@ -20,8 +20,7 @@ def create_pipeline() -> Pipeline:
                     "dataset_splits",
                     "data_spec",
                     "augmentation_spec",
-                    "params:augmentation",
-                    "params:seed",
+                    "params:config",
                 ],
                 outputs="augmentation_samples",
                 name="render_augmentation_samples",
