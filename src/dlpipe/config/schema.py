@@ -40,6 +40,9 @@ class FamilyConfig(Strict):
     dataset: DatasetConfig = DatasetConfig()
     augmentation: AugmentationConfig = AugmentationConfig()
     model: Any
+    # What the model learns: one of its family's tasks (classification, regression...); when left
+    # out, the family's first.
+    task: str | None = None
     training: TrainingConfig = TrainingConfig()
     tuning: TuningConfig
 
@@ -47,8 +50,16 @@ class FamilyConfig(Strict):
     def _fits_family_and_task(self) -> FamilyConfig:
         from dlpipe.families import get_family
 
+        from dlpipe.tasks import get_task
+
         family = get_family(self.model.family)
-        task = family.task
+        if self.task is None:
+            self.task = family.tasks[0]
+        elif self.task not in family.tasks:
+            raise ValueError(
+                f"task: family '{family.name}' learns {list(family.tasks)}, not '{self.task}'"
+            )
+        task = get_task(self.task)
         if self.dataset.name is None:
             self.dataset.name = family.default_dataset
         losses = family.losses if family.losses is not None else task.losses
@@ -59,7 +70,7 @@ class FamilyConfig(Strict):
                 f"training.loss: '{self.training.loss}' does not fit family '{family.name}' "
                 f"({task.name} task); expected one of {list(losses)}"
             )
-        metrics = family.monitored_metrics()
+        metrics = family.monitored_metrics(self.task)
         for key, value in (
             ("training.early_stopping.monitor", self.training.early_stopping.monitor),
             ("tuning.metric", self.tuning.metric),

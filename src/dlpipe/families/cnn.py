@@ -27,7 +27,7 @@ def build_cnn(spec, config) -> keras.Model:
         x = keras.layers.Flatten(name="flatten")(x)
         return dense_stack(x, model.dense, options)
 
-    return assemble_functional_model(spec, config, body, FAMILY.task)
+    return assemble_functional_model(spec, config, body)
 
 
 def check_image_data(spec, config) -> None:
@@ -42,7 +42,7 @@ FAMILY = register(
     Family(
         name="cnn",
         model_schema=CnnModelConfig,
-        task_name="classification",
+        tasks=("classification",),
         build=build_cnn,
         default_dataset="fashion_mnist_local",
         check_data=check_image_data,

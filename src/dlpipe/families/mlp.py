@@ -25,7 +25,7 @@ def build_mlp(spec, config) -> keras.Model:
             x = keras.layers.Flatten(name="flatten")(x)
         return dense_stack(x, config.model.dense, options)
 
-    return assemble_functional_model(spec, config, body, FAMILY.task)
+    return assemble_functional_model(spec, config, body)
 
 
 def check_fixed_size_inputs(spec, config) -> None:
@@ -40,7 +40,7 @@ FAMILY = register(
     Family(
         name="mlp",
         model_schema=MlpModelConfig,
-        task_name="classification",
+        tasks=("classification",),
         build=build_mlp,
         default_dataset="fashion_mnist_local",
         check_data=check_fixed_size_inputs,

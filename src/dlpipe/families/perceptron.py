@@ -134,7 +134,7 @@ FAMILY = register(
     Family(
         name="perceptron",
         model_schema=PerceptronModelConfig,
-        task_name="classification",
+        tasks=("classification",),
         build=build_perceptron,
         compile=compile_perceptron,
         default_dataset="iris_local/setosa_vs_rest",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dlpipe.tasks import Task, get_task
+from dlpipe.tasks import get_task
 
 if TYPE_CHECKING:
     import keras
@@ -29,7 +29,8 @@ class Family:
 
     name: str
     model_schema: type  # the pydantic schema of the `model` section, with `family: Literal[name]`
-    task_name: str
+    # The tasks its models can learn; a block picks one with its `task` key, the first by default.
+    tasks: tuple[str, ...]
     build: Callable[[DataSpec, FamilyConfig], keras.Model]
     default_dataset: str
     compile: Callable[..., None] | None = None
@@ -46,13 +47,10 @@ class Family:
     # Keras callbacks of the family's own, added to every fit of its models (tuning and training).
     callbacks: Callable[[FamilyConfig], list] | None = None
 
-    @property
-    def task(self) -> Task:
-        return get_task(self.task_name)
-
-    def monitored_metrics(self) -> dict[str, str]:
-        """Every metric this family's fits report, training and ``val_``, with its direction."""
-        return self.task.monitored_metrics(self.extra_metrics)
+    def monitored_metrics(self, task: str) -> dict[str, str]:
+        """Every metric this family's fits on ``task`` report, training and ``val_``, with its
+        direction."""
+        return get_task(task).monitored_metrics(self.extra_metrics)
 
 
 def register(family: Family) -> Family:
@@ -60,7 +58,8 @@ def register(family: Family) -> Family:
     existing = _FAMILIES.get(family.name)
     if existing is not None and existing is not family:
         raise ValueError(f"model family {family.name!r} is registered twice")
-    get_task(family.task_name)  # an unknown task fails at import, not at the first run
+    for task in family.tasks:
+        get_task(task)  # an unknown task fails at import, not at the first run
     _FAMILIES[family.name] = family
     return family
 

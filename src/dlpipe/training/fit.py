@@ -15,6 +15,7 @@ from dlpipe.config.training import TrainingConfig
 from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.spec import DataSpec
 from dlpipe.families import get_family
+from dlpipe.tasks import get_task
 from dlpipe.training.optimizers import build_learning_rate, compile_model, schedule_callbacks
 from dlpipe.training.strategy import resolve_strategy
 
@@ -38,14 +39,14 @@ def iterations_per_epoch(training: TrainingConfig, num_train: int) -> int:
 def check_fits_data(config: FamilyConfig, spec: DataSpec) -> None:
     """Raise ValueError, naming the key, when the block's family or task cannot learn this data."""
     family = get_family(config.model.family)
-    family.task.check_data(spec, config.training.loss)
+    get_task(config.task).check_data(spec, config.training.loss)
     if family.check_data is not None:
         family.check_data(spec, config)
 
 
 def monitor_mode(config: FamilyConfig, metric: str) -> str:
     """``max`` or ``min``: the direction in which ``metric`` of this block's family improves."""
-    direction = get_family(config.model.family).monitored_metrics()[metric]
+    direction = get_family(config.model.family).monitored_metrics(config.task)[metric]
     return "max" if direction == "maximize" else "min"
 
 
@@ -140,8 +141,7 @@ def fit_model(
 
 def encoded_targets(config: FamilyConfig, targets: np.ndarray, spec: DataSpec) -> np.ndarray:
     """``targets`` as the block's task feeds them to its loss."""
-    task = get_family(config.model.family).task
-    return task.encode_targets(targets, spec, config.training.loss)
+    return get_task(config.task).encode_targets(targets, spec, config.training.loss)
 
 
 def _build_datasets(config: FamilyConfig, splits, spec: DataSpec, batch_size, train_subset, validation_subset):

@@ -83,6 +83,7 @@ def compile_model(model: keras.Model, config, learning_rate) -> None:
     """Compile ``model`` of a validated block ``config``: its family's compile when it has one,
     else the configured optimizer (with clipping) on the task's loss and metrics."""
     from dlpipe.families import get_family
+    from dlpipe.tasks import get_task
 
     family = get_family(config.model.family)
     if family.compile is not None:
@@ -92,5 +93,5 @@ def compile_model(model: keras.Model, config, learning_rate) -> None:
     model.compile(
         optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping),
         loss=training.loss,
-        metrics=family.task.compile_metrics(training.loss),
+        metrics=get_task(config.task).compile_metrics(training.loss),
     )

@@ -10,7 +10,7 @@ import numpy as np
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
 from dlpipe.evaluation.plots import plot_training_curves
-from dlpipe.families import get_family
+from dlpipe.tasks import get_task
 
 
 def evaluate_model(
@@ -26,7 +26,7 @@ def evaluate_model(
         the task's JSON report and its figures (``{file name: figure}``).
     """
     family_config = parse_node_config(config)
-    task = get_family(family_config.model.family).task
+    task = get_task(family_config.task)
     result = task.evaluate(
         trained_model,
         test_split["x_test"],
