@@ -1,0 +1,30 @@
+"""Fixtures for the family tests: a project block shrunk to tiny real data."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import DATA_DIR
+
+
+def shrunk_block(params: dict[str, Any], tmp_path: Path, *, epochs: int = 1) -> dict[str, Any]:
+    """A copy of a project block that trains ``epochs`` epochs on a few dozen real examples, with
+    every output path under ``tmp_path``."""
+    block = copy.deepcopy(params)
+    dataset = block.setdefault("dataset", {})
+    dataset["data_dir"] = str(DATA_DIR)
+    if "windows" not in dataset:  # a series keeps its length: its windows are already few
+        dataset.update(train_limit=64, test_limit=32)
+    training = block.setdefault("training", {})
+    training.update(
+        epochs=epochs,
+        verbose=0,
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        backup_dir=str(tmp_path / "backup"),
+    )
+    if training.get("gradient_descent") != "stochastic":
+        training["batch_size"] = 16
+    block["tuning"] = {**block["tuning"], "storage_path": str(tmp_path / "study.db")}
+    return block

@@ -1,0 +1,54 @@
+"""The contract every model family keeps, checked on every block of the project's parameters.
+
+Each block is built, trained one epoch on tiny real data, saved as a ``.keras`` file, reloaded,
+fed raw inputs (uint8 pixels, raw measurements) and evaluated by its task. A new family, or a new
+block of an existing one, is checked here without a test of its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from dlpipe.config.schema import parse_family
+from dlpipe.data.loading import load_splits
+from dlpipe.families import registered_families
+from dlpipe.tasks import get_task
+from dlpipe.training.fit import fit_model
+from tests.conftest import load_project_params
+from tests.families.conftest import shrunk_block
+
+PARAMS = load_project_params("base")
+
+
+def test_every_registered_family_has_a_block():
+    families_with_blocks = {block["model"]["family"] for block in PARAMS.values()}
+    assert set(registered_families()) <= families_with_blocks
+
+
+@pytest.mark.parametrize("block", sorted(PARAMS))
+def test_block_builds_trains_saves_and_predicts_from_raw_inputs(block, tmp_path):
+    config = parse_family(block, shrunk_block(PARAMS[block], tmp_path))
+    splits, spec = load_splits(config.dataset, config.seed)
+    model, history = fit_model(config, splits, spec, epochs=1, callbacks=[])
+    assert len(history["loss"]) == 1 and math.isfinite(history["loss"][0])
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    raw = splits["x_test"][:16]
+    assert raw.dtype == np.dtype(spec.input_dtype)  # as loaded: nothing scaled outside the model
+    before = keras.ops.convert_to_numpy(model(raw.astype("float32"), training=False))
+    after = reloaded.predict(raw, verbose=0)
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
+
+    task = get_task(config.task)
+    evaluation = task.evaluate(
+        reloaded, splits["x_test"], splits["y_test"], spec, config.training.loss, batch_size=16
+    )
+    assert evaluation.metrics and all(math.isfinite(value) for value in evaluation.metrics.values())
+    assert "test_loss" in evaluation.metrics
+    assert evaluation.figures
