@@ -1,9 +1,10 @@
 """Benchmark 2: input-pipeline headroom: tf.data with augmentation alone against training's appetite.
 
-Input rate: samples/s of dlpipe's training pipeline (scale, cache, shuffle, batch, augment,
-prefetch) iterated with no model, after a first pass fills the cache. Consumption rate: samples/s of
-the default `cnn` training step fed from memory. Headroom = input rate / consumption rate, for the
-default augmentation and for all nine ops together.
+Input rate: samples/s of dlpipe's training pipeline (cast, cache, shuffle, batch, augment,
+prefetch; the model rescales the raw pixels itself) iterated with no model, after a first pass
+fills the cache. Consumption rate: samples/s of the default `cnn` training step fed from memory.
+Headroom = input rate / consumption rate, for the default augmentation and for all nine ops
+together.
 
     .venv/bin/python benchmarks/input_pipeline.py [--smoke]
 """
@@ -30,17 +31,18 @@ ALL_OPS = [
 
 def input_rate(splits, info, params, ops, repeats: int) -> list[float]:
     from dlpipe.augmentation import build_augmenter
+    from dlpipe.config.schema import parse_family
     from dlpipe.data.input_pipeline import make_dataset
+    from dlpipe.training.fit import encoded_targets
 
+    config = parse_family("cnn", params)
     dataset = make_dataset(
         splits["x_train"],
-        splits["y_train"],
-        batch_size=params["training"]["batch_size"],
-        num_classes=info["num_classes"],
-        loss=params["training"]["loss"],
+        encoded_targets(config, splits["y_train"], info),
+        batch_size=config.training.batch_size,
         training=True,
-        seed=params["seed"],
-        augmenter=build_augmenter(ops, info["input_shape"], params["seed"]),
+        seed=config.seed,
+        augmenter=build_augmenter(ops, info, config.seed),
     )
     for _ in dataset:  # fills the cache, as the first epoch of training does
         pass
@@ -58,15 +60,16 @@ def consumption_rate(splits, info, params, repeats: int) -> list[float]:
     import keras
 
     from dlpipe.config.schema import parse_family
-    from dlpipe.models import build_model
-    from dlpipe.training.fit import build_optimizer
+    from dlpipe.families import get_family
+    from dlpipe.training.fit import encoded_targets
+    from dlpipe.training.optimizers import build_optimizer
 
     config = parse_family("cnn", params)
-    model = build_model(info["input_shape"], info["num_classes"], config.model)
+    model = get_family("cnn").build(info, config)
     model.compile(optimizer=build_optimizer(config.training.optimizer), loss=config.training.loss)
     batch = config.training.batch_size
-    images = splits["x_train"][:batch].astype("float32") / 255.0
-    labels = splits["y_train"][:batch]
+    images = splits["x_train"][:batch].astype("float32")  # raw pixels: the model rescales them
+    labels = encoded_targets(config, splits["y_train"][:batch], info)
     model.train_on_batch(images, labels)  # traces the step
     steps = max(1, len(splits["x_train"]) // batch)
     rates = []

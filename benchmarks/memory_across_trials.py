@@ -46,7 +46,7 @@ def main() -> None:
             rss.append(rss_mb())
             print(f"trial {trial.number + 1}: RSS {rss[-1]:.0f} MiB", flush=True)
 
-        run_study("cnn", config, splits, info, trial_callbacks=[record])
+        run_study(config, splits, info, trial_callbacks=[record])
     second = rss[1] if len(rss) > 1 else rss[0]
     report(
         {

@@ -61,7 +61,7 @@ def run_dlpipe(params, splits, info, budget: float) -> tuple[list[tuple[float, f
         config = parse_family("cnn", params)
         started = time.perf_counter()
         watch = progress_watch(started, progress)
-        study = run_study("cnn", config, splits, info, fit_callbacks=[watch()])
+        study = run_study(config, splits, info, fit_callbacks=[watch()])
     return progress, len(study.trials)
 
 
@@ -70,8 +70,9 @@ def run_kerastuner(params, splits, info, budget: float) -> tuple[list[tuple[floa
 
     from dlpipe.config.schema import parse_family, with_overrides
     from dlpipe.data.input_pipeline import make_dataset
-    from dlpipe.models import build_model
-    from dlpipe.training.fit import build_optimizer
+    from dlpipe.families import get_family
+    from dlpipe.training.fit import encoded_targets
+    from dlpipe.training.optimizers import build_optimizer
 
     base = parse_family("cnn", params)
     space = base.tuning.search_space
@@ -90,7 +91,7 @@ def run_kerastuner(params, splits, info, budget: float) -> tuple[list[tuple[floa
             else:
                 overrides[entry.path] = hp.Choice(entry.path, entry.choices)
         config = parse_family("cnn", with_overrides(base.model_dump(), overrides))
-        model = build_model(info["input_shape"], info["num_classes"], config.model)
+        model = get_family("cnn").build(info, config)
         model.compile(
             optimizer=build_optimizer(config.training.optimizer),
             loss=config.training.loss,
@@ -98,21 +99,16 @@ def run_kerastuner(params, splits, info, budget: float) -> tuple[list[tuple[floa
         )
         return model
 
-    common = dict(
-        batch_size=base.training.batch_size,
-        num_classes=info["num_classes"],
-        loss=base.training.loss,
-        seed=base.seed,
-    )
+    common = dict(batch_size=base.training.batch_size, seed=base.seed)
     train = make_dataset(
         splits["x_train"][: tuning.train_subset],
-        splits["y_train"][: tuning.train_subset],
+        encoded_targets(base, splits["y_train"][: tuning.train_subset], info),
         training=True,
         **common,
     )
     validation = make_dataset(
         splits["x_val"][: tuning.validation_subset],
-        splits["y_val"][: tuning.validation_subset],
+        encoded_targets(base, splits["y_val"][: tuning.validation_subset], info),
         training=False,
         **common,
     )

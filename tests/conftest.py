@@ -31,6 +31,54 @@ def load_project_params(env: str = "smoke") -> dict[str, Any]:
     return loader["parameters"]
 
 
+def image_spec(
+    shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10, dtype: str = "uint8", **fields: Any
+):
+    """The DataSpec of raw images of ``shape`` in ``num_classes`` classes (Fashion-MNIST's by default)."""
+    from dlpipe.data.spec import DataSpec
+
+    return DataSpec(
+        name="images",
+        modality="image",
+        input_shape=list(shape),
+        input_dtype=dtype,
+        target="class",
+        class_names=[f"class {index}" for index in range(num_classes)],
+        num_train=100,
+        num_val=10,
+        num_test=10,
+        **fields,
+    )
+
+
+def tabular_spec(features: int = 30, num_classes: int = 2, **fields: Any):
+    """The DataSpec of ``features`` float features per example in ``num_classes`` classes."""
+    from dlpipe.data.spec import DataSpec
+
+    return DataSpec(
+        name="tabular",
+        modality="tabular",
+        input_shape=[features],
+        input_dtype="float32",
+        target="class",
+        class_names=[f"class {index}" for index in range(num_classes)],
+        num_train=100,
+        num_val=10,
+        num_test=10,
+        input_mean=[0.0] * features,
+        input_variance=[1.0] * features,
+        **fields,
+    )
+
+
+def block_config(block: str, model: dict[str, Any], **sections: Any):
+    """A validated parameter block holding ``model`` (all other keys at their defaults)."""
+    from dlpipe.config.schema import parse_family
+
+    params = {"model": model, "tuning": {"study_name": block, "storage_path": f"{block}.db"}, **sections}
+    return parse_family(block, params)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prepared_dataset() -> Path:
     """Build the offline Fashion-MNIST TFDS dataset once, before any test needs it.

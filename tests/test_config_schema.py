@@ -19,9 +19,12 @@ from tests.conftest import load_project_params
 @pytest.mark.parametrize("env", ["base", "smoke"])
 def test_project_parameters_are_valid(env):
     configs = validate_parameters(load_project_params(env))
-    assert set(configs) == {"cnn", "mlp"}
+    # Other families' blocks may sit beside these two; every block must validate.
+    assert set(configs) >= {"cnn", "mlp"}
     assert configs["cnn"].model.conv is not None
-    assert configs["mlp"].model.conv is None
+    assert getattr(configs["mlp"].model, "conv", None) is None  # mlp is dense-only
+    for block, config in configs.items():
+        assert block == config.model.family or block.startswith(f"{config.model.family}_")
 
 
 BAD_VALUES = {
@@ -49,9 +52,15 @@ BAD_VALUES = {
         "cnn.training.early_stopping.monitor",
         "val_acc",
     ),
-    "loss maximized": ({"tuning.metric": "val_loss"}, "cnn.tuning", "must be minimized"),
+    "loss maximized": ({"tuning.metric": "val_loss"}, "cnn.tuning.direction", "must be minimized"),
     "unknown initializer": ({"model.initializer.name": "xavier"}, "cnn.model.initializer.name", "xavier"),
     "unknown loss": ({"training.loss": "hinge"}, "cnn.training.loss", "hinge"),
+    "unregistered family": ({"model.family": "transformer"}, "cnn.model.family", "transformer"),
+    "regression metric on a classification family": (
+        {"tuning.metric": "val_mae", "tuning.direction": "minimize"},
+        "cnn.tuning.metric",
+        "val_mae",
+    ),
 }
 
 
@@ -64,6 +73,70 @@ def test_bad_value_is_rejected_with_key_path(case):
     message = str(raised.value)
     assert key_path in message
     assert shown in message
+    assert "CnnConfig(" not in message  # the value is shown, never the whole block
+
+
+def test_block_whose_name_and_family_disagree_is_rejected():
+    params = copy.deepcopy(load_project_params("base")["cnn"])  # model.family: cnn
+    with pytest.raises(ConfigError) as raised:
+        parse_family("mlp", params)
+    message = str(raised.value)
+    assert "mlp.model.family" in message and "'cnn'" in message
+    # The same through the whole parameters, as the run's validation hook sees them.
+    everything = load_project_params("base")
+    everything["mlp"] = params
+    with pytest.raises(ConfigError, match=r"mlp\.model\.family: block 'mlp' holds family 'cnn'"):
+        validate_parameters(everything)
+
+
+def test_variant_blocks_are_named_after_their_family():
+    params = load_project_params("base")["cnn"]
+    assert parse_family("cnn_wide", params).model.family == "cnn"
+    with pytest.raises(ConfigError, match=r"cnnwide\.model\.family"):
+        parse_family("cnnwide", params)
+
+
+def test_block_naming_an_unregistered_family_is_rejected():
+    params = with_overrides(load_project_params("base")["cnn"], {"model.family": "transformer"})
+    with pytest.raises(ConfigError) as raised:
+        validate_parameters({"transformer": params})
+    message = str(raised.value)
+    assert "transformer.model.family" in message and "unknown family 'transformer'" in message
+    assert "cnn" in message and "mlp" in message  # the registered ones are listed
+
+
+def test_block_without_a_family_is_rejected():
+    params = copy.deepcopy(load_project_params("base")["cnn"])
+    del params["model"]["family"]
+    with pytest.raises(ConfigError, match=r"cnn\.model\.family: missing"):
+        parse_family("cnn", params)
+
+
+def test_sections_of_another_family_are_rejected():
+    # The dense-only mlp has no conv blocks: its schema rejects a conv section.
+    params = with_overrides(load_project_params("base")["mlp"], {"model.conv": {"num_blocks": 1}})
+    with pytest.raises(ConfigError) as raised:
+        parse_family("mlp", params)
+    assert "mlp.model.conv" in str(raised.value) and "unknown key" in str(raised.value)
+
+
+def test_task_defaults_fill_loss_and_metrics():
+    params = copy.deepcopy(load_project_params("base")["cnn"])
+    del params["training"]["loss"]
+    del params["training"]["early_stopping"]["monitor"]
+    del params["tuning"]["metric"]
+    del params["tuning"]["direction"]
+    del params["dataset"]["name"]
+    config = parse_family("cnn", params)
+    assert config.training.loss == "sparse_categorical_crossentropy"
+    assert config.training.early_stopping.monitor == "val_accuracy"
+    assert (config.tuning.metric, config.tuning.direction) == ("val_accuracy", "maximize")
+    assert config.dataset.name == "fashion_mnist_local"
+
+
+def test_distance_losses_on_one_hot_classes_are_allowed():
+    params = with_overrides(load_project_params("base")["cnn"], {"training.loss": "huber"})
+    assert parse_family("cnn", params).training.loss == "huber"
 
 
 def test_search_space_low_above_high_is_rejected():

@@ -50,7 +50,10 @@ def build_augmenter(ops: list[dict[str, Any]], spec: DataSpec, seed: int) -> ker
                     )
                 )
             case "noise":
-                layers.append(keras.layers.GaussianNoise(op.stddev * top, seed=layer_seed))
+                # Keras' GaussianNoise refuses a stddev above 1: add the noise in the [0, 1] range.
+                layers.append(keras.layers.Rescaling(1.0 / top))
+                layers.append(keras.layers.GaussianNoise(op.stddev, seed=layer_seed))
+                layers.append(keras.layers.Rescaling(top))
             case "brightness":
                 layers.append(
                     keras.layers.RandomBrightness(op.factor, value_range=(0.0, top), seed=layer_seed)

@@ -7,32 +7,40 @@ configuration (``conf/base`` merged with ``conf/local``), the same files ``kedro
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
+import yaml
 from kedro.pipeline import Pipeline
 
 from dlpipe.families import registered_families
 from dlpipe.pipelines.family import create_family_pipeline
 
-logger = logging.getLogger(__name__)
-
 
 def _project_config(conf_source: Path) -> tuple[dict, dict]:
-    """The parameters and globals of the project at ``conf_source`` (empty where unreadable)."""
-    from kedro.config import OmegaConfigLoader
+    """The parameter blocks and globals of ``conf/base`` and ``conf/local``, read as plain YAML.
 
-    try:
-        loader = OmegaConfigLoader(
-            conf_source=str(conf_source),
-            base_env="base",
-            default_run_env="local",
-            merge_strategy={"parameters": "soft"},
-        )
-        return dict(loader["parameters"]), dict(loader["globals"])
-    except Exception as err:  # noqa: BLE001 - no project config here: one pipeline per family
-        logger.debug("No project configuration at %s (%s)", conf_source, err)
-        return {}, {}
+    Only block names and ``model.family`` are needed, so interpolations stay unresolved. Not an
+    ``OmegaConfigLoader``: creating one registers its ``globals`` resolver process-wide, and the
+    run's own loader (``--env=smoke``) would then resolve ``${globals:...}`` with these values.
+    """
+    params: dict = {}
+    global_values: dict = {}
+    for env in ("base", "local"):
+        folder = conf_source / env
+        for file in sorted([*folder.glob("parameters*.yml"), *folder.glob("parameters*/**/*.yml")]):
+            params = _merged(params, yaml.safe_load(file.read_text()) or {})
+        if (folder / "globals.yml").is_file():
+            global_values.update(yaml.safe_load((folder / "globals.yml").read_text()) or {})
+    return params, global_values
+
+
+def _merged(base: dict, override: dict) -> dict:
+    """``override`` on top of ``base``, dict by dict, as Kedro's soft merge of parameters."""
+    result = dict(base)
+    for key, value in override.items():
+        both_dicts = isinstance(value, dict) and isinstance(result.get(key), dict)
+        result[key] = _merged(result[key], value) if both_dicts else value
+    return result
 
 
 def pipeline_blocks(params: dict) -> list[str]:

@@ -13,13 +13,16 @@ from dlpipe.data import loading
 from dlpipe.data.builders.fashion_mnist_local import read_idx
 from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.loading import DatasetUnavailableError, load_splits
+from dlpipe.tasks import get_task
 
 
 def test_splits_have_the_configured_sizes_and_real_content(fashion_splits):
     splits, info = fashion_splits
-    assert info["num_classes"] == 10
-    assert info["class_names"][0] == "T-shirt/top"
-    assert info["input_shape"] == [28, 28, 1]
+    assert info.num_classes == 10
+    assert info.class_names[0] == "T-shirt/top"
+    assert info.input_shape == [28, 28, 1]
+    assert (info.modality, info.input_dtype, info.target) == ("image", "uint8", "class")
+    assert (info.num_train, info.num_val, info.num_test) == (400, 40, 200)
     assert splits["x_train"].shape == (400, 28, 28, 1)
     assert splits["x_val"].shape == (40, 28, 28, 1)
     assert splits["x_test"].shape == (200, 28, 28, 1)
@@ -91,17 +94,27 @@ def test_truncated_idx_file_is_reported(tmp_path):
         read_idx(path)
 
 
-def test_input_pipeline_scales_batches_and_one_hot_encodes(tiny_splits):
+def test_input_pipeline_batches_raw_pixels_and_one_hot_encodes(tiny_splits):
     splits, info = tiny_splits
-    common = dict(batch_size=32, num_classes=10, training=True, seed=1)
+    task = get_task("classification")
+    common = dict(batch_size=32, training=True, seed=1)
     sparse = make_dataset(
-        splits["x_train"], splits["y_train"], loss="sparse_categorical_crossentropy", **common
+        splits["x_train"],
+        task.encode_targets(splits["y_train"], info, "sparse_categorical_crossentropy"),
+        **common,
     )
     images, labels = next(iter(sparse))
     assert images.shape == (32, 28, 28, 1) and images.dtype.name == "float32"
-    assert float(images.numpy().min()) >= 0.0 and float(images.numpy().max()) <= 1.0
+    # Raw pixel values: the model's own Rescaling layer scales them (see tests/models).
+    pixels = images.numpy()
+    assert pixels.min() >= 0.0 and pixels.max() <= 255.0 and pixels.max() > 1.0
+    np.testing.assert_array_equal(pixels, np.round(pixels))  # whole uint8 values, not rescaled
     assert labels.shape == (32,)
-    dense = make_dataset(splits["x_train"], splits["y_train"], loss="categorical_crossentropy", **common)
+    dense = make_dataset(
+        splits["x_train"],
+        task.encode_targets(splits["y_train"], info, "categorical_crossentropy"),
+        **common,
+    )
     _, one_hot = next(iter(dense))
     assert one_hot.shape == (32, 10)
     np.testing.assert_allclose(one_hot.numpy().sum(axis=1), 1.0)

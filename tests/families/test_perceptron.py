@@ -49,7 +49,11 @@ def test_one_hidden_layer_learns_xor(tmp_path):
         ({"training.optimizer.name": "adam"}, "perceptron.training.optimizer.name", "adam"),
         ({"training.loss": "binary_crossentropy"}, "perceptron.training.loss", "binary_crossentropy"),
         ({"model.initializer": "he_normal"}, "perceptron.model.initializer", "he_normal"),
-        ({"training.early_stopping.monitor": "val_updates"}, "perceptron.training.early_stopping.monitor", "updates"),
+        (
+            {"training.early_stopping.monitor": "val_updates"},
+            "perceptron.training.early_stopping.monitor",
+            "updates",
+        ),
     ],
 )
 def test_bad_value_is_rejected_naming_the_key(overrides, key, shown):

@@ -31,7 +31,12 @@ BAD_VALUES = {
         "val_mae",
     ),
     "task the family cannot learn": ("rnn", {"task": "generation"}, "rnn.task", "generation"),
-    "zero-length windows": ("rnn_forecast", {"dataset.windows.length": 0}, "rnn_forecast.dataset.windows.length", "0"),
+    "zero-length windows": (
+        "rnn_forecast",
+        {"dataset.windows.length": 0},
+        "rnn_forecast.dataset.windows.length",
+        "0",
+    ),
 }
 
 

@@ -49,7 +49,8 @@ def runs_of(client: mlflow.MlflowClient, pipeline: str):
 
 
 def study_trials(project: Path, name: str) -> list[optuna.trial.FrozenTrial]:
-    storage = f"sqlite:///{project / 'data' / '06_models' / 'optuna' / f'{name}.db'}"
+    """The trials of block ``name``'s study of a smoke run (smoke keeps its own models_dir)."""
+    storage = f"sqlite:///{project / 'data' / '06_models' / 'smoke' / 'optuna' / f'{name}.db'}"
     return optuna.load_study(study_name=name, storage=storage).trials
 
 
@@ -105,17 +106,21 @@ def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
     models = client.search_logged_models(experiment_ids=[parent.info.experiment_id])
     assert any(model.source_run_id == parent.info.run_id for model in models)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluation")}
-    assert {"evaluation/confusion_matrix.png", "evaluation/training_curves.png"} <= artifacts
+    assert {
+        "evaluation/confusion_matrix.png",
+        "evaluation/training_curves.png",
+        "evaluation/evaluation_report.json",
+    } <= artifacts
     assert client.list_artifacts(parent.info.run_id, "augmentation")
     summary = client.download_artifacts(parent.info.run_id, "training/model_summary.txt")
     assert "Per-layer output shapes" in Path(summary).read_text()
     assert int(parent.data.params["iterations_per_epoch"]) == 7  # 400 examples / batch 64
     assert (project / "data" / "06_models" / "cnn" / "model.keras").is_dir()  # versioned
 
-    assert len(study_trials(project, "cnn_smoke")) == 2
+    assert len(study_trials(project, "cnn")) == 2
     again = kedro(project, "run", "--pipelines=cnn", "--env=smoke")
     assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
-    assert len(study_trials(project, "cnn_smoke")) == 4
+    assert len(study_trials(project, "cnn")) == 4
 
 
 def test_mlp_smoke_run_completes(project):
@@ -124,7 +129,7 @@ def test_mlp_smoke_run_completes(project):
     parents, _ = runs_of(mlflow_client(project), "mlp")
     assert len(parents) == 1
     assert any("test_accuracy" in key for key in parents[0].data.metrics)
-    assert len(study_trials(project, "mlp_smoke")) == 2
+    assert len(study_trials(project, "mlp")) == 2
 
 
 def test_viz_build_renders_both_pipelines(project):

@@ -300,11 +300,11 @@ def test_tracking_server_lost_mid_run_does_not_stop_training(tmp_path):
 def test_failed_evaluation_resumes_with_the_printed_command_without_retraining(tmp_path):
     project = make_project(tmp_path / "project", {"training": {"epochs": 2}})
     # A folder where the evaluation writes its report: its save fails after training.
-    blocker = project / "data/08_reporting/cnn/classification_report.json"
+    blocker = project / "data/08_reporting/cnn/evaluation_report.json"
     blocker.mkdir(parents=True)
     first = run_kedro(project, "run", "--pipelines=cnn")
     assert first.returncode != 0
-    assert "classification_report" in first.stdout
+    assert "evaluation_report" in first.stdout
     found = re.search(r"--from-nodes[ =]\"?([\w.,]+)\"?", first.stdout)
     assert found, first.stdout[-3000:]
     resume_nodes = found.group(1)

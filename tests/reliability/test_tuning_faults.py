@@ -55,7 +55,7 @@ def test_nan_trial_fails_alone_and_the_best_trial_is_unaffected(cnn_params, fash
     try:
         experiment = mlflow.set_experiment("reliability")
         with mlflow.start_run(experiment_id=experiment.experiment_id) as parent:
-            study = run_study("cnn", config, splits, info)
+            study = run_study(config, splits, info)
         trials = study.trials
         assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
         reason = trials[1].user_attrs[FAIL_REASON_ATTR]
@@ -267,7 +267,7 @@ def test_corrupted_study_is_refused_naming_the_file(cnn_params, fashion_splits, 
     damaged = database.read_bytes()
     splits, info = fashion_splits
     with pytest.raises(StudyStorageError, match=expected) as raised:
-        run_study("cnn", config, splits, info)
+        run_study(config, splits, info)
     assert f"tuning.storage_path: {database}" in str(raised.value)
     assert database.read_bytes() == damaged  # untouched: no fresh study written over it
 
@@ -295,7 +295,7 @@ DETERMINISTIC_RUN = textwrap.dedent(
     params = json.loads(sys.argv[1])
     config = parse_family("cnn", params)
     splits, info = load_splits(config.dataset, config.seed)
-    study = run_study("cnn", config, splits, info)
+    study = run_study(config, splits, info)
     _, history = fit_model(config, splits, info, epochs=2, callbacks=[])
     print("RESULT " + json.dumps({
         "trials": [[t.params, t.value, t.intermediate_values] for t in study.trials],

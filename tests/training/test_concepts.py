@@ -11,7 +11,9 @@ import pytest
 
 from dlpipe.config import schema
 from dlpipe.config.schema import parse_family, with_overrides
+from dlpipe.families import get_family
 from dlpipe.training.fit import fit_model, iterations_per_epoch
+from tests.conftest import image_spec
 
 
 def _train_one_epoch(params, splits, info, overrides):
@@ -68,9 +70,7 @@ def test_pretrained_initializer_starts_from_a_saved_model(mlp_params, small, tmp
             },
         ),
     )
-    from dlpipe.models import build_model
-
-    model = build_model([28, 28, 1], 10, config.model)
+    model = get_family("mlp").build(image_spec(), config)
     for name in ("dense1", "dense2", "predictions"):
         got, expected = model.get_layer(name).get_weights(), source.get_layer(name).get_weights()
         for got_array, expected_array in zip(got, expected, strict=True):
@@ -88,10 +88,8 @@ def test_pretrained_without_a_saved_model_names_the_path(mlp_params, tmp_path):
             },
         ),
     )
-    from dlpipe.models import build_model
-
     with pytest.raises(FileNotFoundError, match="pretrained_model.*x"):
-        build_model([28, 28, 1], 10, config.model)
+        get_family("mlp").build(image_spec(), config)
 
 
 @pytest.mark.parametrize("loss", [loss for loss in schema.LOSSES if loss != "binary_crossentropy"])
@@ -106,7 +104,8 @@ def test_binary_cross_entropy_on_two_classes(mlp_params, tiny_splits):
     for name, mask in keep.items():
         binary[f"x_{name}"] = splits[f"x_{name}"][mask]
         binary[f"y_{name}"] = splits[f"y_{name}"][mask]
-    info = {**info, "num_classes": 2, "class_names": info["class_names"][:2]}
+    info = info.model_copy(update={"class_names": info.class_names[:2]})
+    assert info.num_classes == 2
     model, _ = _train_one_epoch(mlp_params, binary, info, {"training.loss": "binary_crossentropy"})
     assert model.output_shape == (None, 1)
 

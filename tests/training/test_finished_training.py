@@ -29,7 +29,8 @@ def _weights(model) -> list[np.ndarray]:
 def test_a_finished_training_is_reused_until_the_run_succeeds(
     pipeline_run, cnn_params, fashion_splits, caplog
 ):
-    splits, info = fashion_splits
+    splits, spec = fashion_splits
+    info = spec.model_dump(mode="json")  # as the catalog hands it to the node
     finished = Path(cnn_params["training"]["backup_dir"]) / "finished"
     trained, history = train_model(splits, info, [], {}, cnn_params)
     assert (finished / "state.json").is_file()  # kept: the run has not saved its outputs yet
@@ -57,7 +58,8 @@ def test_a_finished_training_is_reused_until_the_run_succeeds(
 def test_a_backup_of_another_configuration_is_set_aside_not_resumed(
     pipeline_run, cnn_params, fashion_splits, caplog
 ):
-    splits, info = fashion_splits
+    splits, spec = fashion_splits
+    info = spec.model_dump(mode="json")  # as the catalog hands it to the node
     backup_dir = Path(cnn_params["training"]["backup_dir"])
     train_model(splits, info, [], {}, cnn_params)
     run_scope.end(succeeded=False)
@@ -73,7 +75,8 @@ def test_a_backup_of_another_configuration_is_set_aside_not_resumed(
 
 
 def test_outside_a_pipeline_run_a_finished_training_leaves_no_backup(cnn_params, fashion_splits):
-    splits, info = fashion_splits
+    splits, spec = fashion_splits
+    info = spec.model_dump(mode="json")  # as the catalog hands it to the node
     assert not run_scope.active()
     train_model(splits, info, [], {}, cnn_params)
     assert not Path(cnn_params["training"]["backup_dir"]).exists()
@@ -82,7 +85,8 @@ def test_outside_a_pipeline_run_a_finished_training_leaves_no_backup(cnn_params,
 def test_when_the_finished_training_cannot_be_kept_the_model_is_still_returned(
     pipeline_run, cnn_params, fashion_splits, monkeypatch, caplog
 ):
-    splits, info = fashion_splits
+    splits, spec = fashion_splits
+    info = spec.model_dump(mode="json")  # as the catalog hands it to the node
     backup_dir = Path(cnn_params["training"]["backup_dir"])
     real_save = training_callbacks.TrainingBackup._save
 

@@ -29,7 +29,7 @@ def test_train_model_applies_tuned_parameters_and_checkpoints(cnn_params, fashio
     splits, info = fashion_splits
     cnn_params["training"]["lr_schedule"] = {"name": "constant"}  # so the rate can be read back
     best = {"model.dense.units": 24, "training.optimizer.learning_rate": 0.002}
-    model, history = train_model(splits, info, [], best, cnn_params)
+    model, history = train_model(splits, info.model_dump(mode="json"), [], best, cnn_params)
     assert model.get_layer("dense1").units == 24
     assert math.isclose(float(model.optimizer.learning_rate), 0.002, rel_tol=1e-6)
     assert len(history["loss"]) == cnn_params["training"]["epochs"]

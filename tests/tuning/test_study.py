@@ -8,6 +8,7 @@ from optuna.trial import TrialState
 
 from dlpipe.config.schema import PrunerConfig, SamplerConfig, SearchParameter, parse_family
 from dlpipe.pipelines.tuning.nodes import plot_tuning_results, tune_hyperparameters
+from dlpipe.tuning import memory
 from dlpipe.tuning import study as study_module
 from dlpipe.tuning.search_space import create_pruner, create_sampler, suggest
 
@@ -49,7 +50,8 @@ def test_every_pruner_is_available(name, kind):
 
 
 def test_tuning_runs_trials_and_a_rerun_continues_the_study(cnn_params, fashion_splits):
-    splits, info = fashion_splits
+    splits, spec = fashion_splits
+    info = spec.model_dump(mode="json")  # as the catalog hands it to the node
     best, trials = tune_hyperparameters(splits, info, [], cnn_params)
     assert len(trials) == 2
     assert set(best) == {entry["path"] for entry in cnn_params["tuning"]["search_space"]}
@@ -68,7 +70,7 @@ def test_interrupted_run_is_finished_not_restarted(cnn_params, fashion_splits):
     study.set_user_attr(study_module.TARGET_ATTR, 2)
     study.set_user_attr(study_module.OPEN_ATTR, True)
     study.ask()  # the trial the killed process was running
-    finished = study_module.run_study("cnn", config, splits, info)
+    finished = study_module.run_study(config, splits, info)
     states = [t.state for t in finished.trials]
     assert states[0] == TrialState.FAIL
     assert finished.trials[0].user_attrs[study_module.STALE_ATTR] is True
@@ -91,7 +93,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(cnn_params, fashion_s
     cnn_params["tuning"]["search_space"] = [
         {"path": "model.dense.units", "type": "categorical", "choices": [64, 16]}
     ]
-    study = study_module.run_study("cnn", parse_family("cnn", cnn_params), splits, info)
+    study = study_module.run_study(parse_family("cnn", cnn_params), splits, info)
     states = {t.number: (t.params["model.dense.units"], t.state) for t in study.trials}
     assert len(states) == 4
     assert {units for units, _ in states.values()} == {64, 16}
@@ -101,7 +103,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(cnn_params, fashion_s
 
 
 def _traced_step_gradients() -> set[str]:
-    registry = study_module._gradient_registry()
+    registry = memory._gradient_registry()
     assert registry is not None, "TensorFlow's gradient registry moved: trials would leak memory again"
     return {name for name in registry if name.startswith("CustomGradient-")}
 
@@ -111,7 +113,8 @@ def test_finished_trials_leave_no_traced_graph_behind(cnn_params, fashion_splits
 
     The study drops those of finished trials; kept, they made memory grow with every trial.
     """
-    splits, info = fashion_splits
+    splits, spec = fashion_splits
+    info = spec.model_dump(mode="json")
     before = _traced_step_gradients()
     _, trials = tune_hyperparameters(splits, info, [], cnn_params)
     assert len(trials) == 2
@@ -134,7 +137,7 @@ def test_forgetting_trial_graphs_leaves_other_models_trainable(tiny_splits):
     kept.fit(x, y, batch_size=32, epochs=1, verbose=0)
     registered_outside = _traced_step_gradients()
     assert registered_outside, "training registered no gradient function: nothing to check"
-    with study_module.forget_graphs_of_finished_models():
+    with memory.forget_graphs_of_finished_models():
         small_model().fit(x, y, batch_size=32, epochs=1, verbose=0)
         assert _traced_step_gradients() > registered_outside
     assert _traced_step_gradients() == registered_outside

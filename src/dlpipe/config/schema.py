@@ -15,19 +15,18 @@ import math
 import re
 from typing import Any
 
-from pydantic import ValidationError, create_model, model_validator
-
-from dlpipe.config.common import ConfigError, Strict
-from dlpipe.config.data import AugmentationConfig, DatasetConfig
-from dlpipe.config.training import TrainingConfig
-from dlpipe.config.tuning import TuningConfig
+from pydantic import BaseModel, ValidationError, create_model, model_validator
 
 # The schemas of the stages, importable from here as before the split.
 from dlpipe.config.common import *  # noqa: F401,F403,E402
+from dlpipe.config.common import ConfigError, Strict
 from dlpipe.config.data import *  # noqa: F401,F403,E402
+from dlpipe.config.data import AugmentationConfig, DatasetConfig
 from dlpipe.config.layers import *  # noqa: F401,F403,E402
 from dlpipe.config.training import *  # noqa: F401,F403,E402
+from dlpipe.config.training import TrainingConfig
 from dlpipe.config.tuning import *  # noqa: F401,F403,E402
+from dlpipe.config.tuning import TuningConfig
 
 
 class FamilyConfig(Strict):
@@ -49,16 +48,13 @@ class FamilyConfig(Strict):
     @model_validator(mode="after")
     def _fits_family_and_task(self) -> FamilyConfig:
         from dlpipe.families import get_family
-
         from dlpipe.tasks import get_task
 
         family = get_family(self.model.family)
         if self.task is None:
             self.task = family.tasks[0]
         elif self.task not in family.tasks:
-            raise ValueError(
-                f"task: family '{family.name}' learns {list(family.tasks)}, not '{self.task}'"
-            )
+            raise ValueError(f"task: family '{family.name}' learns {list(family.tasks)}, not '{self.task}'")
         task = get_task(self.task)
         if self.dataset.name is None:
             self.dataset.name = family.default_dataset
@@ -163,7 +159,9 @@ def _describe_error(prefix: str, error: dict[str, Any]) -> str:
         if separator and re.fullmatch(r"[\w.]+", key):
             location, message = f"{location}.{key}", rest
     value = error.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    # A whole section (a dict, or the block itself when a cross-field check re-runs on assignment)
+    # is not worth echoing: only single values are.
+    shown = "" if isinstance(value, dict | BaseModel) else f" (got {value!r})"
     return f"{location}: {message}{shown}"
 
 

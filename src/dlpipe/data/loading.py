@@ -55,7 +55,7 @@ def get_builder(config: DatasetConfig):
     except tfds.core.registered.DatasetNotFoundError as err:
         raise DatasetUnavailableError(
             f"dataset.name: '{config.name}' is not a TensorFlow Datasets name. Use one of dlpipe's "
-            "offline datasets (see docs/datasets.md) or a stock TFDS name such as 'mnist' or "
+            "offline datasets (see docs/families.md) or a stock TFDS name such as 'mnist' or "
             f"'cifar10' on a machine that is online. TFDS said: {str(err).splitlines()[0]}"
         ) from None
     own = builder_class.__module__.startswith(OWN_BUILDERS)
@@ -115,7 +115,9 @@ def read_supervised_split(builder, split: str) -> tuple[np.ndarray, np.ndarray, 
     shape = builder.info.features[input_key].shape
     if None not in shape:
         try:
-            inputs, targets = tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True, batch_size=-1))
+            inputs, targets = tfds.as_numpy(
+                builder.as_dataset(split=split, as_supervised=True, batch_size=-1)
+            )
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
             raise _damaged(builder, split, err) from None
         return inputs, targets, None
@@ -175,8 +177,11 @@ def load_splits(config: DatasetConfig, seed: int) -> tuple[dict[str, np.ndarray]
                 f"dataset.name: '{config.name}' has splits {sorted(names)}; dlpipe needs 'train' "
                 f"and 'test' (missing {sorted(missing)})"
             )
-        read = {split: read_supervised_split(builder, split) for split in ("train", "test", "validation")
-                if split in names}
+        read = {
+            split: read_supervised_split(builder, split)
+            for split in ("train", "test", "validation")
+            if split in names
+        }
         arrays = splitting.supervised_splits(read, config, seed)
         padded = any(lengths is not None for _, _, lengths in read.values())
         spec = splitting.describe(config, arrays, builder=builder, padded=padded, horizon=None)

@@ -86,7 +86,10 @@ def series_windows(values: np.ndarray, config: DatasetConfig) -> dict[str, np.nd
             arrays["y_train"][-config.train_limit :],
         )
     if config.test_limit is not None:
-        arrays["x_test"], arrays["y_test"] = arrays["x_test"][: config.test_limit], arrays["y_test"][: config.test_limit]
+        arrays["x_test"], arrays["y_test"] = (
+            arrays["x_test"][: config.test_limit],
+            arrays["y_test"][: config.test_limit],
+        )
     return arrays
 
 
@@ -119,8 +122,10 @@ def describe(
     x_train = arrays["x_train"]
     modality = MODALITY_BY_RANK.get(x_train.ndim - 1)
     if modality is None:
-        raise ValueError(f"dataset.name: '{config.name}' has inputs of shape {list(x_train.shape[1:])}; "
-                         "dlpipe reads images (h, w, c), sequences (time, channels) and tabular (features)")
+        raise ValueError(
+            f"dataset.name: '{config.name}' has inputs of shape {list(x_train.shape[1:])}; "
+            "dlpipe reads images (h, w, c), sequences (time, channels) and tabular (features)"
+        )
     class_names: list[str] = []
     if builder is not None:
         import tensorflow_datasets as tfds
@@ -150,5 +155,8 @@ def describe(
         spec["input_mean"], spec["input_variance"] = _channel_statistics(x_train, padded)
     if not class_names:
         targets = arrays["y_train"].astype(np.float64)
-        spec["target_mean"], spec["target_variance"] = targets.mean(axis=0).tolist(), targets.var(axis=0).tolist()
+        spec["target_mean"], spec["target_variance"] = (
+            targets.mean(axis=0).tolist(),
+            targets.var(axis=0).tolist(),
+        )
     return DataSpec.model_validate(spec)

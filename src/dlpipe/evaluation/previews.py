@@ -25,7 +25,9 @@ def preview_inputs(splits, spec: DataSpec, augmentation_ops: list[dict], grid_si
     if spec.modality == "image":
         labels = [_target_label(spec, y) for y in targets[:count]]
         ops = ", ".join(op["op"] for op in augmentation_ops) or "none"
-        return plot_image_grid(augment_batch(inputs[:count], augmentation_ops, spec, seed), labels, f"Augmented: {ops}")
+        return plot_image_grid(
+            augment_batch(inputs[:count], augmentation_ops, spec, seed), labels, f"Augmented: {ops}"
+        )
     if spec.modality == "sequence":
         shown = min(grid_size, len(inputs))
         figure, axes = plt.subplots(shown, 1, figsize=(8, 1.8 * shown), squeeze=False)

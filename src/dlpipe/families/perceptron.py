@@ -81,7 +81,9 @@ class Perceptron(keras.Model):
 
     def test_step(self, data):
         inputs, targets = data
-        wrong = ops.cast(ops.not_equal(ops.argmax(self(inputs), axis=-1), ops.argmax(targets, axis=-1)), "float32")
+        wrong = ops.cast(
+            ops.not_equal(ops.argmax(self(inputs), axis=-1), ops.argmax(targets, axis=-1)), "float32"
+        )
         self.error_tracker.update_state(wrong)
         self.accuracy_tracker.update_state(1.0 - wrong)
         return {"loss": self.error_tracker.result(), "accuracy": self.accuracy_tracker.result()}

@@ -25,7 +25,5 @@ def model_inputs(spec: DataSpec):
     x = inputs
     if spec.padded:
         x = keras.layers.Masking(mask_value=0.0, name="padding_mask")(x)
-    x = keras.layers.Normalization(
-        mean=spec.input_mean, variance=spec.input_variance, name="standardize"
-    )(x)
+    x = keras.layers.Normalization(mean=spec.input_mean, variance=spec.input_variance, name="standardize")(x)
     return inputs, x

@@ -56,8 +56,15 @@ class Task:
     def compile_metrics(self, loss: str) -> list:
         return list(self.metrics)
 
-    def evaluate(self, model: keras.Model, inputs: np.ndarray, targets: np.ndarray, spec: DataSpec,
-                 loss: str, batch_size: int) -> Evaluation:
+    def evaluate(
+        self,
+        model: keras.Model,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        spec: DataSpec,
+        loss: str,
+        batch_size: int,
+    ) -> Evaluation:
         """Score ``model`` on raw test ``inputs`` and their ``targets`` (as loaded)."""
         raise NotImplementedError
 
@@ -66,8 +73,9 @@ def predict(model: keras.Model, inputs: np.ndarray, batch_size: int) -> np.ndarr
     """The model's outputs on raw inputs, quietly (no progress bar)."""
     from dlpipe.data.input_pipeline import make_dataset
 
-    dataset = make_dataset(inputs, np.zeros(len(inputs), np.float32), batch_size=batch_size,
-                           training=False, seed=0)
+    dataset = make_dataset(
+        inputs, np.zeros(len(inputs), np.float32), batch_size=batch_size, training=False, seed=0
+    )
     return np.asarray(model.predict(dataset.map(lambda x, _: x), verbose=0))
 
 

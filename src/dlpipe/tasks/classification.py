@@ -61,7 +61,8 @@ class Classification(Task):
     def output_head(self, x, spec: DataSpec, loss: str, name: str = "predictions", **layer_kwargs):
         if label_encoding(loss) == "binary":
             return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=name, **layer_kwargs)(x)
-        return keras.layers.Dense(spec.num_classes, activation="softmax", dtype="float32", name=name, **layer_kwargs
+        return keras.layers.Dense(
+            spec.num_classes, activation="softmax", dtype="float32", name=name, **layer_kwargs
         )(x)
 
     def evaluate(self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int) -> Evaluation:

@@ -29,7 +29,9 @@ class Regression(Task):
     def output_head(self, x, spec: DataSpec, loss: str, name: str = "predictions", **layer_kwargs):
         # The network predicts standardized targets; the model itself maps them back to the
         # targets' own units, so a saved model answers in those units.
-        x = keras.layers.Dense(spec.num_targets, dtype="float32", name=f"{name}_standardized", **layer_kwargs)(x)
+        x = keras.layers.Dense(
+            spec.num_targets, dtype="float32", name=f"{name}_standardized", **layer_kwargs
+        )(x)
         return keras.layers.Normalization(
             mean=spec.target_mean, variance=spec.target_variance, invert=True, dtype="float32", name=name
         )(x)

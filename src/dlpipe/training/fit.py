@@ -144,7 +144,9 @@ def encoded_targets(config: FamilyConfig, targets: np.ndarray, spec: DataSpec) -
     return get_task(config.task).encode_targets(targets, spec, config.training.loss)
 
 
-def _build_datasets(config: FamilyConfig, splits, spec: DataSpec, batch_size, train_subset, validation_subset):
+def _build_datasets(
+    config: FamilyConfig, splits, spec: DataSpec, batch_size, train_subset, validation_subset
+):
     common = {
         "batch_size": batch_size,
         "seed": config.seed,

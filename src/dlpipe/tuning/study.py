@@ -19,8 +19,8 @@ from dlpipe.config.schema import FamilyConfig, parse_family, with_overrides
 from dlpipe.data.spec import DataSpec
 from dlpipe.interrupts import RunTerminated, termination_requested
 from dlpipe.tracking import MlflowEpochLogger
-from dlpipe.training.guards import NanGuard, TerminationGuard
 from dlpipe.training.fit import fit_model
+from dlpipe.training.guards import NanGuard, TerminationGuard
 from dlpipe.tuning.memory import forget_graphs_of_finished_models, release_memory
 from dlpipe.tuning.search_space import suggest
 from dlpipe.tuning.storage import StudyStorageError, open_study
@@ -35,7 +35,6 @@ OPEN_ATTR = "dlpipe_session_open"
 FAIL_REASON_ATTR = "dlpipe_fail_reason"
 STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
 MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
-
 
 
 def _fail_stale_trials(study: optuna.Study) -> int:

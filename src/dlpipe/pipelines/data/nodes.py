@@ -10,7 +10,9 @@ from dlpipe.config.schema import parse_node_config
 from dlpipe.data.loading import load_splits
 
 
-def load_dataset(config: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray]]:
+def load_dataset(
+    config: dict[str, Any],
+) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray]]:
     """Load the block's dataset through TFDS and split it into seeded train/validation/test arrays.
 
     Returns:
