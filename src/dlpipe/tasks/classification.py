@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
+from dlpipe.config.common import LOSSES
 from dlpipe.data.spec import DataSpec
 from dlpipe.tasks.base import Evaluation, Task, loss_value, predict
 
@@ -21,16 +22,9 @@ def label_encoding(loss: str) -> str:
 
 class Classification(Task):
     name = "classification"
-    # Cross-entropies on class ids or one-hot targets; KL divergence and the distances on one-hot.
-    losses = (
-        "sparse_categorical_crossentropy",
-        "categorical_crossentropy",
-        "binary_crossentropy",
-        "kl_divergence",
-        "mean_squared_error",
-        "mean_absolute_error",
-        "huber",
-    )
+    # Every loss dlpipe compiles: cross-entropies on class ids or one-hot targets, KL divergence
+    # and the distances on one-hot.
+    losses = LOSSES
     default_loss = "sparse_categorical_crossentropy"
     metrics = {"accuracy": "maximize"}
     main_metric = "val_accuracy"
