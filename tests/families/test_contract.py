@@ -46,8 +46,15 @@ def test_block_builds_trains_saves_and_predicts_from_raw_inputs(block, tmp_path)
     np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
 
     task = get_task(config.task)
+    count = task.train_examples_for_evaluation
     evaluation = task.evaluate(
-        reloaded, splits["x_test"], splits["y_test"], spec, config.training.loss, batch_size=16
+        reloaded,
+        splits["x_test"],
+        splits["y_test"],
+        spec,
+        config.training.loss,
+        batch_size=16,
+        train_sample=(splits["x_train"][:count], splits["y_train"][:count]) if count else None,
     )
     assert evaluation.metrics and all(math.isfinite(value) for value in evaluation.metrics.values())
     assert "test_loss" in evaluation.metrics

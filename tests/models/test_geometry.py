@@ -1,4 +1,4 @@
-"""The output-size formula agrees with the shapes Keras produces."""
+"""The output-size formulas agree with the shapes Keras produces."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import itertools
 import keras
 import pytest
 
-from dlpipe.models.geometry import conv_output_size, layer_output_shapes, model_summary_text
+from dlpipe.models.geometry import (
+    conv_output_size,
+    conv_transpose_output_size,
+    layer_output_shapes,
+    model_summary_text,
+)
 
 SIZES = [1, 2, 3, 4, 5, 7, 8, 13, 28, 32]
 KERNELS = [1, 2, 3, 5]
@@ -34,6 +39,35 @@ def test_formula_matches_keras_conv_and_pooling():
         assert conv.shape[2] == conv_output_size(size + 1, kernel, stride, padding)
         checked += 1
     assert checked > 200
+
+
+def test_transposed_formula_matches_keras_conv2d_transpose():
+    checked = 0
+    for size, kernel, stride, padding in itertools.product(SIZES, KERNELS, STRIDES, PADDINGS):
+        for output_padding in [None, *range(stride)]:
+            layer = keras.layers.Conv2DTranspose(
+                1, kernel, strides=stride, padding=padding, output_padding=output_padding
+            )
+            shape = layer.compute_output_shape((None, size, size, 1))
+            expected = conv_transpose_output_size(size, kernel, stride, padding, output_padding)
+            assert shape[1] == expected, (size, kernel, stride, padding, output_padding)
+            checked += 1
+    assert checked > 400
+
+
+def test_transposed_convolution_undoes_the_convolution_shape():
+    # With Keras' default output padding, a stride-s transposed convolution maps a strided
+    # convolution's output back to the input size whenever s divides it.
+    for size, kernel, stride in itertools.product([8, 12, 28, 32], KERNELS, [1, 2, 4]):
+        down = conv_output_size(size, kernel, stride, "same")
+        assert conv_transpose_output_size(down, kernel, stride, "same") == size
+
+
+def test_transposed_formula_rejects_impossible_geometry():
+    with pytest.raises(ValueError, match="output_padding"):
+        conv_transpose_output_size(7, 3, 2, "same", output_padding=2)
+    with pytest.raises(ValueError, match="padding"):
+        conv_transpose_output_size(7, 3, 2, "full")
 
 
 def test_formula_rejects_impossible_geometry():

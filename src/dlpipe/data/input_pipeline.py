@@ -15,13 +15,16 @@ def make_dataset(
     seed: int,
     shuffle_buffer: int = 10_000,
     augmenter=None,
+    target_fn=None,
 ) -> tf.data.Dataset:
     """Return a batched, prefetched dataset of ``(float32 raw inputs, targets)``.
 
     Inputs keep their raw values (pixels 0-255, raw measurements): the model's own preprocessing
     layers scale them, so what is trained is what is saved. ``targets`` come encoded by the task.
     Inputs are cached before shuffling, so later epochs skip the cast; augmentation runs per
-    batch, after the cache, so every epoch sees fresh random transformations.
+    batch, after the cache, so every epoch sees fresh random transformations. ``target_fn(x, y)``,
+    when given, replaces each batch's targets after augmentation (a reconstruction target is the
+    augmented input itself).
     """
     dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
     dataset = dataset.map(
@@ -35,4 +38,6 @@ def make_dataset(
             lambda x, y: (augmenter(x, training=True), y),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
+    if target_fn is not None:
+        dataset = dataset.map(lambda x, y: (x, target_fn(x, y)), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -103,3 +103,23 @@ def plot_predictions(targets: np.ndarray, predictions: np.ndarray, baseline: np.
     scatter.set_ylabel("prediction")
     figure.tight_layout()
     return figure
+
+
+def _show(axis, image: np.ndarray) -> None:
+    axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1)
+    axis.set_xticks([])
+    axis.set_yticks([])
+
+
+def plot_reconstructions(rows: dict[str, np.ndarray], count: int = 10) -> plt.Figure:
+    """The first ``count`` test images in each named row (original, corrupted, reconstruction...),
+    floats in [0, 1], one column per image."""
+    count = min(count, *(len(images) for images in rows.values()))
+    figure, axes = plt.subplots(len(rows), count, figsize=(1.2 * count, 1.3 * len(rows)), squeeze=False)
+    for row, (name, images) in enumerate(rows.items()):
+        for column in range(count):
+            _show(axes[row, column], images[column])
+        axes[row, 0].set_ylabel(name, fontsize=8)
+    figure.suptitle("Test images and their reconstructions")
+    figure.tight_layout()
+    return figure

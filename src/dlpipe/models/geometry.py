@@ -1,4 +1,4 @@
-"""The output-size formula of convolution and pooling layers."""
+"""The output-size formulas of convolution, pooling and transposed convolution layers."""
 
 from __future__ import annotations
 
@@ -29,6 +29,36 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: str = "va
             raise ValueError(f"kernel {kernel} is larger than the input size {size} with 'valid' padding")
         return (size - kernel) // stride + 1
     raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+
+
+def conv_transpose_output_size(
+    size: int, kernel: int, stride: int = 1, padding: str = "valid", output_padding: int | None = None
+) -> int:
+    """Output length along one axis of a transposed convolution (a "deconvolution").
+
+    The transposed convolution inverts the shape arithmetic of a convolution with the same
+    kernel, stride and padding: ``(size - 1) * stride + kernel - 2 * pad + output_padding``, with
+    ``pad = kernel // 2`` for ``same`` and 0 for ``valid``. When ``output_padding`` is None, Keras
+    picks the output that a convolution would map back to ``size``: ``size * stride`` for
+    ``same`` and ``size * stride + max(kernel - stride, 0)`` for ``valid``.
+
+    Raises:
+        ValueError: a non-positive argument, an unknown padding, or an ``output_padding`` not
+            smaller than ``stride``.
+    """
+    for name, value in (("size", size), ("kernel", kernel), ("stride", stride)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if padding not in ("same", "valid"):
+        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    if output_padding is None:
+        if padding == "same":
+            return size * stride
+        return size * stride + max(kernel - stride, 0)
+    if not 0 <= output_padding < stride:
+        raise ValueError(f"output_padding must be in [0, stride={stride}), got {output_padding}")
+    pad = kernel // 2 if padding == "same" else 0
+    return (size - 1) * stride + kernel - 2 * pad + output_padding
 
 
 def layer_output_shapes(model: keras.Model) -> list[tuple[str, str, tuple | None]]:

@@ -30,6 +30,9 @@ class Task:
     metrics: ClassVar[dict[str, str]]
     # What early stopping and tuning watch unless told otherwise.
     main_metric: ClassVar[str]
+    # Training examples the evaluation fits something on (a linear probe, a reference
+    # distribution); the data stage keeps that many beside the test split.
+    train_examples_for_evaluation: ClassVar[int] = 0
 
     def monitored_metrics(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """Every metric a fit reports, mapped to its direction: the loss and the task's metrics
@@ -48,6 +51,12 @@ class Task:
         """The targets as the loss expects them."""
         raise NotImplementedError
 
+    def batch_targets(self, inputs, encoded_targets, spec: DataSpec):
+        """What the loss compares the model's output with, from a batch of raw (possibly augmented)
+        ``inputs`` and their encoded targets; tensors or arrays. The encoded targets themselves,
+        unless the task learns its inputs (reconstruction)."""
+        return encoded_targets
+
     def output_head(self, x, spec: DataSpec, loss: str, name: str = "predictions", **layer_kwargs):
         """The model's last layer(s) on the features ``x``, in float32; ``layer_kwargs`` (kernel
         initializer, regularizer, constraint) go to its dense layer."""
@@ -64,8 +73,13 @@ class Task:
         spec: DataSpec,
         loss: str,
         batch_size: int,
+        train_sample: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Evaluation:
-        """Score ``model`` on raw test ``inputs`` and their ``targets`` (as loaded)."""
+        """Score ``model`` on raw test ``inputs`` and their ``targets`` (as loaded).
+
+        ``train_sample`` is ``(inputs, targets)`` of the first
+        ``train_examples_for_evaluation`` training examples, for the tasks that need them.
+        """
         raise NotImplementedError
 
 

@@ -59,7 +59,9 @@ class Classification(Task):
             spec.num_classes, activation="softmax", dtype="float32", name=name, **layer_kwargs
         )(x)
 
-    def evaluate(self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int) -> Evaluation:
+    def evaluate(
+        self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None
+    ) -> Evaluation:
         from dlpipe.evaluation.plots import plot_confusion_matrix
 
         outputs = predict(model, inputs, batch_size)

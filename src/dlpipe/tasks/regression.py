@@ -36,7 +36,9 @@ class Regression(Task):
             mean=spec.target_mean, variance=spec.target_variance, invert=True, dtype="float32", name=name
         )(x)
 
-    def evaluate(self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int) -> Evaluation:
+    def evaluate(
+        self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None
+    ) -> Evaluation:
         from dlpipe.evaluation.plots import plot_predictions
 
         outputs = predict(model, inputs, batch_size).reshape(len(targets), -1)

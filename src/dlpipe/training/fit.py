@@ -147,10 +147,12 @@ def encoded_targets(config: FamilyConfig, targets: np.ndarray, spec: DataSpec) -
 def _build_datasets(
     config: FamilyConfig, splits, spec: DataSpec, batch_size, train_subset, validation_subset
 ):
+    task = get_task(config.task)
     common = {
         "batch_size": batch_size,
         "seed": config.seed,
         "shuffle_buffer": config.dataset.shuffle_buffer,
+        "target_fn": lambda x, y: task.batch_targets(x, y, spec),
     }
     augmenter = build_augmenter([op.model_dump() for op in config.augmentation.ops], spec, config.seed)
     train_data = make_dataset(
@@ -175,9 +177,13 @@ def _gradient_monitor(config: FamilyConfig, splits, spec: DataSpec, mlflow_run_i
     training = config.training
     monitor = training.gradient_monitor
     count = monitor.probe_batch_size
+    inputs = splits["x_train"][:count].astype(np.float32)
+    targets = get_task(config.task).batch_targets(
+        inputs, encoded_targets(config, splits["y_train"][:count], spec), spec
+    )
     return GradientHealthMonitor(
-        splits["x_train"][:count].astype(np.float32),
-        encoded_targets(config, splits["y_train"][:count], spec),
+        inputs,
+        targets,
         training.loss,
         every_n_steps=monitor.every_n_steps,
         vanishing_threshold=monitor.vanishing_threshold,

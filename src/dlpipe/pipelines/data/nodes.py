@@ -8,6 +8,7 @@ import numpy as np
 
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.loading import load_splits
+from dlpipe.tasks import get_task
 
 
 def load_dataset(
@@ -17,9 +18,15 @@ def load_dataset(
 
     Returns:
         The splits (``x_train``, ``y_train``, ``x_val``, ``y_val``, ``x_test``, ``y_test``), the
-        dataset's description (a :class:`~dlpipe.data.spec.DataSpec` as a dict) and the test split
-        alone (``x_test``, ``y_test``), which the catalog keeps on disk for the evaluation stage.
+        dataset's description (a :class:`~dlpipe.data.spec.DataSpec` as a dict) and what the
+        evaluation stage reads, which the catalog keeps on disk: the test split (``x_test``,
+        ``y_test``) and, for a task that fits something at evaluation (a linear probe), the first
+        training examples (``x_train``, ``y_train``; the splits are already shuffled).
     """
     family_config = parse_node_config(config)
     splits, spec = load_splits(family_config.dataset, family_config.seed)
-    return splits, spec.model_dump(mode="json"), {"x_test": splits["x_test"], "y_test": splits["y_test"]}
+    evaluation_data = {"x_test": splits["x_test"], "y_test": splits["y_test"]}
+    count = get_task(family_config.task).train_examples_for_evaluation
+    if count:
+        evaluation_data.update(x_train=splits["x_train"][:count], y_train=splits["y_train"][:count])
+    return splits, spec.model_dump(mode="json"), evaluation_data

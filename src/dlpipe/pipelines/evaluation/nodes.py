@@ -19,7 +19,8 @@ def evaluate_model(
     data_spec: dict[str, Any],
     config: dict[str, Any],
 ):
-    """Evaluate the trained model on the raw test split (``x_test``, ``y_test``) by its task.
+    """Evaluate the trained model on the raw test split (``x_test``, ``y_test``) by its task,
+    which also gets the training examples kept for it (``x_train``, ``y_train``) when it asked.
 
     Returns:
         MLflow metrics (``test_loss`` and the task's own, e.g. ``test_accuracy`` or ``test_mae``),
@@ -34,6 +35,7 @@ def evaluate_model(
         DataSpec.model_validate(data_spec),
         loss=family_config.training.loss,
         batch_size=family_config.training.batch_size,
+        train_sample=(test_split["x_train"], test_split["y_train"]) if "x_train" in test_split else None,
     )
     mlflow_metrics = {key: {"value": float(value), "step": 0} for key, value in result.metrics.items()}
     figures = {f"{name}.png": figure for name, figure in result.figures.items()}
