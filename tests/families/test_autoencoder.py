@@ -24,8 +24,8 @@ BAD_VALUES = {
     "no encoder layer": ({"model.encoder.filters": []}, "autoencoder.model.encoder.filters", "[]"),
     "output padding not below stride": (
         {"model.decoder.output_padding": 2},
-        "model.decoder.output_padding",
-        "2",
+        "autoencoder.model.decoder",
+        "output_padding 2",
     ),
     "classification loss": (
         {"training.loss": "sparse_categorical_crossentropy"},

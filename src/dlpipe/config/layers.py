@@ -37,6 +37,37 @@ class DenseConfig(Strict):
     batch_norm_position: Literal["before_activation", "after_activation"] = "before_activation"
 
 
+class ConvEncoderConfig(Strict):
+    """Strided convolutions that shrink an image, one layer per entry of ``filters``."""
+
+    filters: list[PositiveInt] = Field(default=[32, 64], min_length=1)
+    kernel_size: PositiveInt = 3
+    stride: PositiveInt = 2
+    padding: Literal["same", "valid"] = "same"
+    activation: Literal[ACTIVATIONS] = "relu"  # type: ignore[valid-type]
+    leaky_relu_slope: float = Field(0.2, gt=0.0, lt=1.0)
+    batch_norm: bool = False
+
+
+class DeconvDecoderConfig(Strict):
+    """Transposed convolutions ("deconvolutions") that grow a code back to an image, one per
+    encoder layer, with the encoder's filters reversed."""
+
+    kernel_size: PositiveInt = 3
+    stride: PositiveInt = 2
+    padding: Literal["same", "valid"] = "same"
+    # None: the size a convolution with the same settings maps back from (Keras' default).
+    output_padding: NonNegativeInt | None = None
+
+    @model_validator(mode="after")
+    def _output_padding_below_stride(self) -> DeconvDecoderConfig:
+        if self.output_padding is not None and self.output_padding >= self.stride:
+            raise ValueError(
+                f"output_padding {self.output_padding} must be smaller than stride ({self.stride})"
+            )
+        return self
+
+
 class InitializerConfig(Strict):
     """How the kernels of every conv and dense layer start (biases start at zero)."""
 

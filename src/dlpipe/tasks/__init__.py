@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dlpipe.tasks.base import Evaluation, Task
 from dlpipe.tasks.classification import Classification
+from dlpipe.tasks.generation import Generation
 from dlpipe.tasks.reconstruction import Reconstruction
 from dlpipe.tasks.regression import Regression
 
-TASKS: dict[str, Task] = {task.name: task for task in (Classification(), Regression(), Reconstruction())}
+TASKS: dict[str, Task] = {
+    task.name: task for task in (Classification(), Regression(), Reconstruction(), Generation())
+}
 
 
 def get_task(name: str) -> Task:

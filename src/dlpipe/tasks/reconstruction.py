@@ -7,7 +7,8 @@ import numpy as np
 
 from dlpipe.data.spec import DataSpec
 from dlpipe.models.preprocessing import pixel_scale
-from dlpipe.tasks.base import Evaluation, Task, predict
+from dlpipe.tasks.base import Evaluation, predict
+from dlpipe.tasks.images import ImageTask
 
 # The layer whose output is the learned code: the linear probe reads it.
 CODE_LAYER = "code"
@@ -15,7 +16,7 @@ CODE_LAYER = "code"
 CORRUPTION_LAYER = "corruption"
 
 
-class Reconstruction(Task):
+class Reconstruction(ImageTask):
     """Inputs are images; the model outputs the same images, rescaled to [0, 1].
 
     Its model must name its bottleneck layer ``code``. The evaluation scores the reconstruction
@@ -30,20 +31,6 @@ class Reconstruction(Task):
     metrics = {"mse": "minimize"}
     main_metric = "val_loss"
     train_examples_for_evaluation = 10_000
-
-    def check_data(self, spec: DataSpec, loss: str) -> None:
-        if spec.modality != "image":
-            raise ValueError(
-                f"dataset.name: '{spec.name}' has {spec.modality} inputs; the reconstruction task "
-                "learns images of shape (height, width, channels)"
-            )
-
-    def encode_targets(self, targets: np.ndarray, spec: DataSpec, loss: str) -> np.ndarray:
-        # The labels ride along unused by the loss (batch_targets replaces them).
-        return targets
-
-    def batch_targets(self, inputs, encoded_targets, spec: DataSpec):
-        return inputs / pixel_scale(spec)
 
     def output_head(self, x, spec: DataSpec, loss: str, name: str = "reconstruction", **layer_kwargs):
         # Pixels in [0, 1], which binary cross-entropy per pixel needs.

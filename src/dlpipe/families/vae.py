@@ -1,0 +1,232 @@
+"""The ``vae`` family: a variational autoencoder of images.
+
+The encoder maps an image to the mean and log-variance of a Gaussian over the latent space; a
+latent vector is drawn from it by the reparameterisation ``z = mean + exp(log_var / 2) * eps``
+(so gradients flow through the draw), and the decoder's transposed convolutions map it back to
+an image. The loss per image is the reconstruction error summed over pixels plus ``beta`` times
+the KL divergence of that Gaussian from the standard normal prior; with ``beta = 1`` it is the
+negative evidence lower bound (ELBO). New images are decoded from draws of the prior.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+from pydantic import Field
+
+from dlpipe.config.common import NonNegativeInt, PositiveInt
+from dlpipe.config.layers import ConvEncoderConfig, DeconvDecoderConfig, ModelConfigBase
+from dlpipe.families.registry import Family, register
+from dlpipe.models.blocks import LayerOptions, activation_layer
+from dlpipe.models.deconv import check_decodes_to_input_size, conv_encoder, deconv_decoder, encoded_shape
+from dlpipe.models.preprocessing import model_inputs, pixel_scale
+from dlpipe.training.optimizers import build_optimizer
+
+
+class VaeModelConfig(ModelConfigBase):
+    family: Literal["vae"]
+    encoder: ConvEncoderConfig = ConvEncoderConfig()
+    latent_dim: PositiveInt = 16
+    decoder: DeconvDecoderConfig = DeconvDecoderConfig()
+    beta: float = Field(1.0, ge=0.0)  # weight of the KL term (beta-VAE); 1 is the ELBO
+    # The KL weight grows linearly from 0 at the first epoch to beta after this many epochs.
+    kl_warmup_epochs: NonNegativeInt = 0
+
+
+@keras.saving.register_keras_serializable(package="dlpipe")
+class VariationalAutoencoder(keras.Model):
+    """``encoder``: raw images to ``[mean, log_var]``; ``decoder``: latent vectors to images in
+    [0, 1]. Called on raw images it returns their reconstructions from the latent means.
+
+    Reports ``loss`` (reconstruction + KL weight * KL), ``reconstruction_loss``, ``kl_loss`` and
+    ``negative_elbo`` (reconstruction + KL), each averaged over images.
+    """
+
+    def __init__(self, encoder, decoder, reconstruction: str = "binary_crossentropy", beta: float = 1.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.reconstruction = reconstruction
+        self.beta = beta
+        self.seed = seed
+        self.latent_dim = int(decoder.inputs[0].shape[-1])
+        self.kl_weight = keras.Variable(beta, trainable=False, name="kl_weight")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", "reconstruction_loss", "kl_loss", "negative_elbo")
+        }
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, inputs, training=False):
+        mean, _ = self.encoder(inputs, training=training)
+        return self.decoder(mean, training=training)
+
+    def _loss_terms(self, data, training: bool):
+        # Raw images, and the same images in [0, 1] (the generation task's targets).
+        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        mean, log_var = self.encoder(inputs, training=training)
+        noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        latent = mean + ops.exp(0.5 * log_var) * noise
+        outputs = self.decoder(latent, training=training)
+        if self.reconstruction == "binary_crossentropy":
+            per_pixel = ops.binary_crossentropy(targets, outputs)
+        else:
+            per_pixel = ops.square(targets - outputs)
+        reconstruction = ops.mean(ops.sum(per_pixel, axis=(1, 2, 3)))
+        kl = ops.mean(ops.sum(-0.5 * (1.0 + log_var - ops.square(mean) - ops.exp(log_var)), axis=1))
+        return reconstruction, kl
+
+    def _report(self, reconstruction, kl, loss):
+        values = {"loss": loss, "reconstruction_loss": reconstruction, "kl_loss": kl, "negative_elbo": reconstruction + kl}
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            reconstruction, kl = self._loss_terms(data, training=True)
+            loss = reconstruction + self.kl_weight * kl
+            penalties = sum(self.losses) if self.losses else 0.0  # L1/L2 kernel penalties
+            total = loss + penalties
+        gradients = tape.gradient(total, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        return self._report(reconstruction, kl, loss)
+
+    def test_step(self, data):
+        reconstruction, kl = self._loss_terms(data, training=False)
+        return self._report(reconstruction, kl, reconstruction + self.kl_weight * kl)
+
+    def encode(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Latent means of raw images."""
+        return self.encoder.predict(inputs, batch_size=batch_size, verbose=0)[0]
+
+    def generate(self, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+        """``count`` images in [0, 1] decoded from draws of the standard normal prior."""
+        latent = np.random.default_rng(seed).standard_normal((count, self.latent_dim)).astype("float32")
+        return self.decoder.predict(latent, batch_size=batch_size, verbose=0)
+
+    def evaluation_figures(self, inputs, labels, spec) -> dict:
+        """Test reconstructions, test latent means by class, and the decoded latent plane (2-D only)."""
+        from dlpipe.evaluation.generative_plots import plot_image_manifold, plot_latent_means
+        from dlpipe.evaluation.plots import plot_reconstructions
+
+        scale = pixel_scale(spec)
+        figures = {
+            "reconstructions": plot_reconstructions(
+                {"original": inputs[:10] / scale, "reconstruction": self.predict(inputs[:10], verbose=0)}
+            )
+        }
+        if spec.target == "class":
+            means = self.encode(inputs)
+            title = "Test latent means"
+            if self.latent_dim > 2:
+                from sklearn.decomposition import PCA
+
+                means = PCA(n_components=2, random_state=0).fit_transform(means)
+                title += f" (first 2 principal components of {self.latent_dim})"
+            figures["latent_means"] = plot_latent_means(means, labels, spec.class_names, title)
+        if self.latent_dim == 2:
+            from scipy.stats import norm
+
+            grid = 15
+            coordinates = norm.ppf(np.linspace(0.05, 0.95, grid))
+            plane = np.array([[x, y] for y in coordinates[::-1] for x in coordinates], dtype="float32")
+            images = self.decoder.predict(plane, verbose=0)
+            figures["latent_manifold"] = plot_image_manifold(images, grid, (coordinates[0], coordinates[-1]))
+        return figures
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "reconstruction": self.reconstruction,
+            "beta": self.beta,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)
+
+
+class KlWarmUp(keras.callbacks.Callback):
+    """Sets the KL weight to ``beta * min(1, epoch / epochs)`` at the start of every epoch."""
+
+    def __init__(self, beta: float, epochs: int):
+        super().__init__()
+        self.beta = beta
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight.assign(self.beta * min(1.0, epoch / self.epochs))
+
+
+def build_vae(spec, config) -> VariationalAutoencoder:
+    model = config.model
+    options = LayerOptions(model)
+    inputs, x = model_inputs(spec)
+    x = conv_encoder(x, model.encoder, options)
+    x = layers.Flatten(name="flatten")(x)
+    mean = layers.Dense(model.latent_dim, name="latent_mean", **options())(x)
+    log_var = layers.Dense(model.latent_dim, name="latent_log_var", **options())(x)
+    encoder = keras.Model(inputs, [mean, log_var], name="encoder")
+
+    latent = keras.Input((model.latent_dim,), name="latent")
+    feature_shape = encoded_shape(spec.input_shape, model.encoder)
+    x = layers.Dense(math.prod(feature_shape), name="decoder_dense", **options())(latent)
+    x = activation_layer(model.encoder.activation, model.encoder.leaky_relu_slope)(x)
+    x = layers.Reshape(feature_shape, name="decoder_reshape")(x)
+    x = deconv_decoder(x, model.encoder, model.decoder, options)
+    images = layers.Conv2D(
+        spec.input_shape[-1], 3, padding="same", activation="sigmoid", dtype="float32", name="images", **options()
+    )(x)
+    decoder = keras.Model(latent, images, name="decoder")
+
+    vae = VariationalAutoencoder(encoder, decoder, config.training.loss, model.beta, seed=config.seed, name="vae")
+    vae(keras.ops.zeros((1, *spec.input_shape)))  # build the weights before the traced train step
+    return vae
+
+
+def compile_vae(model, config, learning_rate) -> None:
+    training = config.training
+    model.compile(optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping))
+
+
+def check_data(spec, config) -> None:
+    # The generation task has checked that the inputs are images.
+    check_decodes_to_input_size(spec.input_shape, config.model.encoder, config.model.decoder)
+
+
+def warm_up(config) -> list:
+    model = config.model
+    return [KlWarmUp(model.beta, model.kl_warmup_epochs)] if model.kl_warmup_epochs else []
+
+
+_LOSS_TERMS = ("loss", "reconstruction_loss", "kl_loss", "negative_elbo")
+
+FAMILY = register(
+    Family(
+        name="vae",
+        model_schema=VaeModelConfig,
+        tasks=("generation",),
+        build=build_vae,
+        compile=compile_vae,
+        default_dataset="fashion_mnist_local",
+        extra_metrics={f"{prefix}{term}": "minimize" for term in _LOSS_TERMS for prefix in ("", "val_")},
+        check_data=check_data,
+        callbacks=warm_up,
+    )
+)

@@ -1,0 +1,101 @@
+"""Generation: the model learns the distribution of its training images and draws new ones."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from dlpipe.data.input_pipeline import make_dataset
+from dlpipe.data.spec import DataSpec
+from dlpipe.models.preprocessing import pixel_scale
+from dlpipe.tasks.base import Evaluation
+from dlpipe.tasks.images import ImageTask
+
+# A generated image counts as recognisable when the judge gives one class at least this probability.
+CONFIDENT = 0.9
+
+
+class Generation(ImageTask):
+    """A generative model of images, judged by what it draws.
+
+    Its model is a ``keras.Model`` with its own ``train_step``/``test_step`` and a method
+    ``generate(count, seed)`` returning ``count`` new images as floats in [0, 1]; it may add
+    figures of its own with ``evaluation_figures(inputs, labels, spec)``. The evaluation reports the
+    model's own test scores (``test_<metric>``), then has a classifier that dlpipe trains on the
+    real images (:mod:`dlpipe.evaluation.judge`) judge as many generated images as there are
+    test images: the Fréchet distance between its features of generated and of test images,
+    beside the same distance between training and test images (the floor a perfect generator
+    reaches), the share it recognises with confidence >= 0.9 and the classes it assigns.
+    """
+
+    name = "generation"
+    losses = ("binary_crossentropy", "mean_squared_error")
+    default_loss = "binary_crossentropy"
+    metrics: dict[str, str] = {}
+    main_metric = "val_loss"
+    train_examples_for_evaluation = 20_000
+
+    def compile_metrics(self, loss: str) -> list:
+        return []
+
+    def evaluate(
+        self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None
+    ) -> Evaluation:
+        from dlpipe.evaluation.generative_plots import plot_class_histogram
+        from dlpipe.evaluation.plots import plot_image_grid
+
+        scale = pixel_scale(spec)
+        metrics = {f"test_{name}": value for name, value in self._own_scores(model, inputs, targets, spec, batch_size).items()}
+        samples = np.asarray(model.generate(len(inputs), seed=0))
+        figures = {"samples": plot_image_grid(samples[:64], [""] * 64, "Images drawn by the model")}
+        report: dict = {"num_generated": len(samples)}
+        if train_sample is not None and spec.target == "class":
+            judged = judge_samples(samples * scale, train_sample, (inputs, targets), spec)
+            metrics.update(judged.pop("metrics"))
+            report.update(judged)
+            figures["generated_classes"] = plot_class_histogram(judged["class_shares"])
+        if hasattr(model, "evaluation_figures"):
+            figures.update(model.evaluation_figures(inputs, targets, spec))
+        report.update(metrics)
+        return Evaluation(metrics=metrics, report=report, figures=figures)
+
+    def _own_scores(self, model, inputs, targets, spec, batch_size) -> dict[str, float]:
+        """What the model's ``test_step`` reports on the test images (a VAE: its loss terms)."""
+        if not model.compiled:  # reloaded without its training configuration
+            model.compile()
+        data = make_dataset(
+            inputs,
+            self.encode_targets(targets, spec, ""),
+            batch_size=batch_size,
+            training=False,
+            seed=0,
+            target_fn=lambda x, y: self.batch_targets(x, y, spec),
+        )
+        return {name: float(value) for name, value in model.evaluate(data, verbose=0, return_dict=True).items()}
+
+
+def judge_samples(generated, train_sample, test_sample, spec: DataSpec) -> dict:
+    """The judge's verdict on raw ``generated`` images: metrics, class shares and its description."""
+    from dlpipe.evaluation.judge import frechet_distance, train_judge
+
+    judge = train_judge(train_sample, test_sample, spec)
+    probabilities = judge.probabilities(generated)
+    test_features = judge.embed(test_sample[0])
+    distance = frechet_distance(judge.embed(generated), test_features)
+    floor = frechet_distance(judge.embed(train_sample[0]), test_features)
+    counts = np.bincount(np.argmax(probabilities, axis=-1), minlength=spec.num_classes)
+    shares = counts / max(1, len(generated))
+    metrics = {
+        "test_frechet_distance": distance,
+        "test_frechet_distance_floor": floor,
+        "test_frechet_distance_over_floor": distance / max(floor, 1e-12),
+        "test_confident_share": float(np.mean(probabilities.max(axis=-1) >= CONFIDENT)),
+        "test_smallest_class_share": float(shares.min()),
+        "judge_test_accuracy": judge.test_accuracy,
+    }
+    return {
+        "metrics": metrics,
+        "class_shares": dict(zip(spec.class_names, shares.round(4).tolist())),
+        "judge": judge.description,
+        "frechet_distance_features": "the judge's penultimate layer (FID formula, dlpipe classifier features)",
+    }

@@ -1,0 +1,104 @@
+"""The vae family: its loss is the ELBO's two terms, its KL weight warms up, it draws images from
+the prior, a diverging KL stops training with the loss named, and bad values are rejected."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from dlpipe.config.schema import ConfigError, parse_family, with_overrides
+from dlpipe.data.loading import load_splits
+from dlpipe.tasks import get_task
+from dlpipe.training.fit import fit_model
+from dlpipe.training.guards import NanGuard, NonFiniteLossError
+from tests.conftest import load_project_params
+from tests.families.conftest import shrunk_block
+
+PARAMS = load_project_params("base")
+BLOCK = PARAMS["vae"]
+
+BAD_VALUES = {
+    "negative beta": ({"model.beta": -1.0}, "vae.model.beta", "-1.0"),
+    "zero latent size": ({"model.latent_dim": 0}, "vae.model.latent_dim", "0"),
+    "loss the task does not take": ({"training.loss": "huber"}, "vae.training.loss", "huber"),
+    "metric the model does not report": (
+        {"training.early_stopping.monitor": "val_accuracy"},
+        "vae.training.early_stopping.monitor",
+        "val_negative_elbo",
+    ),
+    "task the family cannot learn": ({"task": "classification"}, "vae.task", "generation"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_bad_value_is_rejected_naming_the_key(case):
+    overrides, key, shown = BAD_VALUES[case]
+    with pytest.raises(ConfigError) as caught:
+        parse_family("vae", with_overrides(BLOCK, overrides))
+    message = str(caught.value)
+    assert key in message and shown in message
+
+
+def _trained(tmp_path, overrides=None, epochs=1):
+    block = with_overrides(shrunk_block(BLOCK, tmp_path, epochs=epochs), overrides or {})
+    config = parse_family("vae", block)
+    splits, spec = load_splits(config.dataset, config.seed)
+    model, history = fit_model(config, splits, spec, epochs=epochs, callbacks=[])
+    return config, splits, spec, model, history
+
+
+def test_loss_terms_are_the_reconstruction_and_the_analytic_kl(tmp_path):
+    config, splits, spec, model, history = _trained(
+        tmp_path, {"model.kl_warmup_epochs": 2, "model.latent_dim": 4}, epochs=2
+    )
+    # Warm-up: no KL weight in the first epoch, half of beta in the second.
+    assert history["loss"][0] == pytest.approx(history["reconstruction_loss"][0], rel=1e-5)
+    assert history["loss"][1] < history["negative_elbo"][1]
+    assert float(model.kl_weight.numpy()) == pytest.approx(0.5)
+
+    images = splits["x_test"][:32].astype("float32")
+    scores = model.test_on_batch(images, images / 255.0, return_dict=True)
+    mean, log_var = (keras.ops.convert_to_numpy(t) for t in model.encoder(images))
+    kl = np.mean(np.sum(-0.5 * (1 + log_var - mean**2 - np.exp(log_var)), axis=1))
+    assert scores["kl_loss"] == pytest.approx(kl, rel=1e-4)
+    assert scores["negative_elbo"] == pytest.approx(scores["reconstruction_loss"] + scores["kl_loss"], rel=1e-5)
+    # The reconstruction term is summed over the 784 pixels: far above one pixel's cross-entropy.
+    assert scores["reconstruction_loss"] > 784 * 0.05
+
+
+def test_draws_images_from_the_prior_and_plots_a_2d_latent_space(tmp_path):
+    config, splits, spec, model, _ = _trained(tmp_path, {"model.latent_dim": 2})
+    path = tmp_path / "vae.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    drawn = reloaded.generate(12, seed=3)
+    assert drawn.shape == (12, 28, 28, 1) and 0.0 <= drawn.min() and drawn.max() <= 1.0
+    np.testing.assert_allclose(drawn, model.generate(12, seed=3), atol=1e-5)
+    assert not np.allclose(drawn, reloaded.generate(12, seed=4))
+    count = 200
+    evaluation = get_task("generation").evaluate(
+        reloaded,
+        splits["x_test"],
+        splits["y_test"],
+        spec,
+        config.training.loss,
+        batch_size=32,
+        train_sample=(splits["x_train"][:count], splits["y_train"][:count]),
+    )
+    assert {"samples", "generated_classes", "latent_means", "latent_manifold"} <= set(evaluation.figures)
+    metrics = evaluation.metrics
+    assert metrics["test_negative_elbo"] > 0 and metrics["test_frechet_distance_floor"] >= 0
+    assert 0.0 <= metrics["test_confident_share"] <= 1.0
+    assert sum(evaluation.report["class_shares"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_exploding_kl_stops_training_naming_the_loss(tmp_path):
+    # A huge step pushes the log-variances so far that exp(log_var) overflows.
+    block = with_overrides(
+        shrunk_block(BLOCK, tmp_path), {"training.optimizer.learning_rate": 10.0, "model.kl_warmup_epochs": 0}
+    )
+    config = parse_family("vae", block)
+    splits, spec = load_splits(config.dataset, config.seed)
+    with pytest.raises(NonFiniteLossError, match="kl_loss|reconstruction_loss"):
+        fit_model(config, splits, spec, epochs=2, callbacks=[NanGuard()])
