@@ -34,6 +34,11 @@ BENCHMARKS = {
         "added_over_stack_s",
     ],
     "end_to_end.py": ["wall_s", "test_accuracy"],
+    "rnn_cells.py": [
+        "simple_rnn_test_accuracy_median",
+        "lstm_test_accuracy_median",
+        "gru_test_accuracy_median",
+    ],
 }
 
 

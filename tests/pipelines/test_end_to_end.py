@@ -28,6 +28,9 @@ def project(tmp_path_factory) -> Path:
     (root / "src").mkdir()  # Kedro wants the source folder; the package itself is installed
     (root / "data" / "01_raw").mkdir(parents=True)
     (root / "data" / "01_raw" / "tfds").symlink_to(DATA_DIR, target_is_directory=True)
+    wheels = PROJECT_ROOT / "data" / "01_raw" / "wheels"  # the series' source, when not yet prepared
+    if wheels.is_dir():
+        (root / "data" / "01_raw" / "wheels").symlink_to(wheels, target_is_directory=True)
     return root
 
 
@@ -132,9 +135,39 @@ def test_mlp_smoke_run_completes(project):
     assert len(study_trials(project, "mlp")) == 2
 
 
-def test_viz_build_renders_both_pipelines(project):
+# Each task's own metrics and figures, as logged to the pipeline's parent run.
+TASK_OUTPUTS = {
+    "rnn_forecast": ({"test_mae", "test_rmse", "test_naive_mae", "test_mae_over_naive"}, "predictions.png"),
+    "autoencoder": ({"test_mse", "test_bce", "test_probe_accuracy", "test_pixel_probe_accuracy"}, "reconstructions.png"),
+    "vae": (
+        {"test_negative_elbo", "test_kl_loss", "test_frechet_distance", "test_confident_share"},
+        "samples.png",
+    ),
+}
+
+
+@pytest.mark.parametrize("pipeline", sorted(TASK_OUTPUTS))
+def test_regression_reconstruction_and_generation_runs_are_tracked(project, pipeline):
+    result = kedro(project, "run", f"--pipelines={pipeline}", "--env=smoke")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    client = mlflow_client(project)
+    parents, runs = runs_of(client, pipeline)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    metrics, figure = TASK_OUTPUTS[pipeline]
+    assert metrics <= set(parent.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluation")}
+    assert f"evaluation/{figure}" in artifacts
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(trials) == len(study_trials(project, pipeline)) == 2
+
+
+def test_viz_build_renders_every_pipeline(project):
+    from tests.conftest import load_project_params
+
     result = kedro(project, "viz", "build")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     pipelines = project / "build" / "api" / "pipelines"
-    assert (pipelines / "cnn").is_file() and (pipelines / "mlp").is_file()
-    assert "cnn.train_model" in (pipelines / "cnn").read_text()
+    for block in load_project_params("base"):
+        assert (pipelines / block).is_file(), block
+        assert f"{block}.train_model" in (pipelines / block).read_text()

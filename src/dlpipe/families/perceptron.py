@@ -146,6 +146,6 @@ FAMILY = register(
         extra_metrics={"updates": "minimize"},
         check_config=check_config,
         check_data=check_data,
-        callbacks=lambda config: [StopWhenConverged()],
+        callbacks=lambda config, **fit: [StopWhenConverged()],
     )
 )

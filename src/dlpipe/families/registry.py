@@ -44,8 +44,9 @@ class Family:
     # loaded data does not (run before any training).
     check_config: Callable[[FamilyConfig], None] | None = None
     check_data: Callable[[DataSpec, FamilyConfig], None] | None = None
-    # Keras callbacks of the family's own, added to every fit of its models (tuning and training).
-    callbacks: Callable[[FamilyConfig], list] | None = None
+    # Keras callbacks of the family's own, added first to every fit of its models (tuning and
+    # training): ``callbacks(config, splits=..., spec=..., mlflow_run_id=...)``.
+    callbacks: Callable[..., list] | None = None
 
     def monitored_metrics(self, task: str) -> dict[str, str]:
         """Every metric this family's fits on ``task`` report, training and ``val_``, with its

@@ -210,7 +210,7 @@ def check_data(spec, config) -> None:
     check_decodes_to_input_size(spec.input_shape, config.model.encoder, config.model.decoder)
 
 
-def warm_up(config) -> list:
+def warm_up(config, **fit) -> list:
     model = config.model
     return [KlWarmUp(model.beta, model.kl_warmup_epochs)] if model.kl_warmup_epochs else []
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
 from dlpipe.data.input_pipeline import make_dataset
@@ -78,8 +77,9 @@ def judge_samples(generated, train_sample, test_sample, spec: DataSpec) -> dict:
     """The judge's verdict on raw ``generated`` images: metrics, class shares and its description."""
     from dlpipe.evaluation.judge import frechet_distance, train_judge
 
-    judge = train_judge(train_sample, test_sample, spec)
+    judge = train_judge(train_sample, spec)
     probabilities = judge.probabilities(generated)
+    test_probabilities = judge.probabilities(test_sample[0])
     test_features = judge.embed(test_sample[0])
     distance = frechet_distance(judge.embed(generated), test_features)
     floor = frechet_distance(judge.embed(train_sample[0]), test_features)
@@ -90,8 +90,10 @@ def judge_samples(generated, train_sample, test_sample, spec: DataSpec) -> dict:
         "test_frechet_distance_floor": floor,
         "test_frechet_distance_over_floor": distance / max(floor, 1e-12),
         "test_confident_share": float(np.mean(probabilities.max(axis=-1) >= CONFIDENT)),
+        # The same share on the real test images: what a perfect generator would reach.
+        "test_confident_share_real": float(np.mean(test_probabilities.max(axis=-1) >= CONFIDENT)),
         "test_smallest_class_share": float(shares.min()),
-        "judge_test_accuracy": judge.test_accuracy,
+        "judge_test_accuracy": float(np.mean(np.argmax(test_probabilities, axis=-1) == test_sample[1])),
     }
     return {
         "metrics": metrics,

@@ -113,22 +113,27 @@ def fit_model(
         )
         if dataset_cache is not None:
             dataset_cache[cache_key] = (train_data, validation_data)
-    callbacks = list(callbacks)
-    if family.callbacks is not None:
-        # First: a family's own stop rule must act before the caller's callbacks see the epoch.
-        callbacks = [*family.callbacks(config), *callbacks]
+    monitor = training.early_stopping.monitor
+    # The family's own first: its stop rule, or a metric it adds to the epoch's logs (a GAN's
+    # Fréchet distance), must be in place before schedules, early stopping or pruning read them.
+    family_callbacks = (
+        family.callbacks(config, splits=splits, spec=spec, mlflow_run_id=mlflow_run_id)
+        if family.callbacks is not None
+        else []
+    )
+    callbacks = [
+        *family_callbacks,
+        *schedule_callbacks(training.lr_schedule, monitor, monitor_mode(config, monitor)),
+        *callbacks,
+    ]
     if training.gradient_monitor.enabled:
         callbacks.append(_gradient_monitor(config, splits, spec, mlflow_run_id))
-    monitor = training.early_stopping.monitor
     started = time.perf_counter()
     history = model.fit(
         train_data,
         validation_data=validation_data,
         epochs=epochs,
-        callbacks=[
-            *schedule_callbacks(training.lr_schedule, monitor, monitor_mode(config, monitor)),
-            *callbacks,
-        ],
+        callbacks=callbacks,
         verbose=training.verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )

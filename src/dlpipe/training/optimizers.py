@@ -69,6 +69,8 @@ def build_optimizer(
         return keras.optimizers.SGD(
             learning_rate=rate, momentum=config.momentum, nesterov=config.nesterov, **extra
         )
+    if config.name in ("adam", "adamw", "nadam"):
+        extra["beta_1"] = config.beta_1
     optimizer_class = {
         "rmsprop": keras.optimizers.RMSprop,
         "adagrad": keras.optimizers.Adagrad,

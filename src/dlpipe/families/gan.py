@@ -1,0 +1,260 @@
+"""The ``gan`` family: a deep convolutional GAN (DCGAN) of images.
+
+The generator grows a latent vector into an image with transposed convolutions; the
+discriminator, a strided convnet, tells real images from generated ones. They train against each
+other, each with its own optimizer: ``discriminator_steps`` updates of the discriminator on a real
+and a generated batch (real labels smoothed to ``1 - label_smoothing``), then one update of the
+generator towards the discriminator calling its images real. Neither loss says how good the
+images are, so every epoch ends by measuring it: the Fréchet distance between the features of
+generated and of validation images, in a classifier dlpipe trains on the real images
+(``val_frechet_distance``, which early stopping and tuning watch).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+from pydantic import Field
+
+from dlpipe.config.common import PositiveInt, Strict, UnitFraction
+from dlpipe.config.layers import ConvEncoderConfig, ModelConfigBase
+from dlpipe.config.training import OptimizerConfig
+from dlpipe.families.registry import Family, register
+from dlpipe.models.blocks import LayerOptions, normalize_and_activate
+from dlpipe.models.deconv import conv_encoder
+from dlpipe.models.preprocessing import pixel_scale
+from dlpipe.training.optimizers import build_optimizer
+
+
+class GeneratorConfig(Strict):
+    """Dense to a ``filters[0]``-channel map, then one stride-``stride`` transposed convolution
+    per further entry and a last one to the image's channels: ``len(filters)`` upsamplings."""
+
+    filters: list[PositiveInt] = Field(default=[128, 64], min_length=1)
+    kernel_size: PositiveInt = 4
+    stride: PositiveInt = 2
+    batch_norm: bool = True
+
+
+class GanModelConfig(ModelConfigBase):
+    family: Literal["gan"]
+    latent_dim: PositiveInt = 64
+    generator: GeneratorConfig = GeneratorConfig()
+    discriminator: ConvEncoderConfig = ConvEncoderConfig(filters=[64, 128], kernel_size=4, activation="leaky_relu")
+    discriminator_dropout: UnitFraction = 0.3
+    # The generator trains with `training.optimizer`; the discriminator with this one.
+    discriminator_optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2e-4, beta_1=0.5)
+    discriminator_steps: PositiveInt = 1
+    label_smoothing: UnitFraction = 0.1
+    # Generated and validation images compared after every epoch, and how often a grid of
+    # samples goes to the run's MLflow artifacts (`samples/`).
+    frechet_examples: PositiveInt = 2000
+    sample_grid_every: PositiveInt = 1
+
+
+@keras.saving.register_keras_serializable(package="dlpipe")
+class Gan(keras.Model):
+    """``generator``: latent vectors to images in [0, 1]; ``discriminator``: images in [0, 1] to
+    a logit of being real. Called on raw images it returns the discriminator's probability that
+    they are real. Reports ``d_loss``, ``g_loss`` and their sum ``loss``."""
+
+    def __init__(self, generator, discriminator, pixel_scale: float = 255.0, label_smoothing: float = 0.1,
+                 discriminator_steps: int = 1, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.pixel_scale = pixel_scale
+        self.label_smoothing = label_smoothing
+        self.discriminator_steps = discriminator_steps
+        self.seed = seed
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.discriminator_optimizer = None  # set by compile_gan
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "d_loss", "g_loss")}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, inputs, training=False):
+        images = ops.cast(inputs, "float32") / self.pixel_scale
+        return ops.sigmoid(self.discriminator(images, training=training))
+
+    def _latent(self, batch):
+        return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+
+    def _discriminator_loss(self, real, training: bool):
+        fake = self.generator(self._latent(ops.shape(real)[0]), training=training)
+        real_logits = self.discriminator(real, training=training)
+        fake_logits = self.discriminator(fake, training=training)
+        real_labels = ops.full_like(real_logits, 1.0 - self.label_smoothing)
+        return ops.mean(ops.binary_crossentropy(real_labels, real_logits, from_logits=True)) + ops.mean(
+            ops.binary_crossentropy(ops.zeros_like(fake_logits), fake_logits, from_logits=True)
+        )
+
+    def _generator_loss(self, batch, training: bool):
+        fake_logits = self.discriminator(self.generator(self._latent(batch), training=training), training=training)
+        return ops.mean(ops.binary_crossentropy(ops.ones_like(fake_logits), fake_logits, from_logits=True))
+
+    def _report(self, d_loss, g_loss):
+        for name, value in (("loss", d_loss + g_loss), ("d_loss", d_loss), ("g_loss", g_loss)):
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        _, real, _ = keras.utils.unpack_x_y_sample_weight(data)  # the images in [0, 1]
+        discriminator_weights = self.discriminator.trainable_weights
+        for _ in range(self.discriminator_steps):
+            with tf.GradientTape() as tape:
+                d_loss = self._discriminator_loss(real, training=True)
+            gradients = tape.gradient(d_loss, discriminator_weights)
+            self.discriminator_optimizer.apply(gradients, discriminator_weights)
+        generator_weights = self.generator.trainable_weights
+        with tf.GradientTape() as tape:
+            g_loss = self._generator_loss(ops.shape(real)[0], training=True)
+        self.optimizer.apply(tape.gradient(g_loss, generator_weights), generator_weights)
+        return self._report(d_loss, g_loss)
+
+    def test_step(self, data):
+        _, real, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._report(self._discriminator_loss(real, False), self._generator_loss(ops.shape(real)[0], False))
+
+    def generate(self, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+        """``count`` images in [0, 1] from latent vectors drawn with ``seed``."""
+        latent = np.random.default_rng(seed).standard_normal((count, self.latent_dim)).astype("float32")
+        return self.generator.predict(latent, batch_size=batch_size, verbose=0)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "pixel_scale": self.pixel_scale,
+            "label_smoothing": self.label_smoothing,
+            "discriminator_steps": self.discriminator_steps,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for part in ("generator", "discriminator"):
+            config[part] = keras.saving.deserialize_keras_object(config[part])
+        return cls(**config)
+
+
+def build_gan(spec, config) -> Gan:
+    model = config.model
+    options = LayerOptions(model)
+    generator_config = model.generator
+    height, width, channels = spec.input_shape
+    factor = generator_config.stride ** len(generator_config.filters)
+    latent = keras.Input((model.latent_dim,), name="latent")
+    x = layers.Dense(
+        (height // factor) * (width // factor) * generator_config.filters[0], use_bias=False, name="project", **options()
+    )(latent)
+    x = _normalize_and_relu(x, generator_config, "project")
+    x = layers.Reshape((height // factor, width // factor, generator_config.filters[0]))(x)
+    for index, filters in enumerate(generator_config.filters[1:]):
+        name = f"generator_deconv{index + 1}"
+        x = layers.Conv2DTranspose(
+            filters, generator_config.kernel_size, strides=generator_config.stride, padding="same",
+            use_bias=not generator_config.batch_norm, name=name, **options(),
+        )(x)
+        x = _normalize_and_relu(x, generator_config, name)
+    images = layers.Conv2DTranspose(
+        channels, generator_config.kernel_size, strides=generator_config.stride, padding="same",
+        activation="sigmoid", dtype="float32", name="images", **options(),
+    )(x)
+    generator = keras.Model(latent, images, name="generator")
+
+    real = keras.Input(tuple(spec.input_shape), name="images_in_0_1")
+    x = conv_encoder(real, model.discriminator, options, prefix="discriminator")
+    x = layers.Flatten()(x)
+    if model.discriminator_dropout:
+        x = layers.Dropout(model.discriminator_dropout)(x)
+    logit = layers.Dense(1, dtype="float32", name="real_logit", **options())(x)
+    discriminator = keras.Model(real, logit, name="discriminator")
+
+    gan = Gan(generator, discriminator, pixel_scale(spec), model.label_smoothing, model.discriminator_steps,
+              seed=config.seed, name="gan")
+    gan(keras.ops.zeros((1, *spec.input_shape)))
+    return gan
+
+
+def _normalize_and_relu(x, generator_config: GeneratorConfig, name: str):
+    return normalize_and_activate(
+        x, batch_norm=generator_config.batch_norm, position="before_activation",
+        activation=layers.ReLU(), name=name,
+    )
+
+
+def compile_gan(model: Gan, config, learning_rate) -> None:
+    """The generator's optimizer is the model's; the discriminator's is its own. Both are built
+    at once, so a training backup can restore both states."""
+    training = config.training
+    model.compile(optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping))
+    model.discriminator_optimizer = build_optimizer(
+        config.model.discriminator_optimizer, None, training.gradient_clipping
+    )
+    model.optimizer.build(model.generator.trainable_variables)
+    model.discriminator_optimizer.build(model.discriminator.trainable_variables)
+
+
+def check_data(spec, config) -> None:
+    if spec.target != "class":
+        raise ValueError(
+            f"dataset.name: the gan is measured while it trains by a classifier of the real images, "
+            f"which needs class labels; dataset '{spec.name}' has none"
+        )
+    generator = config.model.generator
+    factor = generator.stride ** len(generator.filters)
+    for axis, size in zip(("height", "width"), spec.input_shape[:2]):
+        if size % factor:
+            raise ValueError(
+                f"model.generator: {len(generator.filters)} transposed convolutions of stride "
+                f"{generator.stride} multiply the first map's size by {factor}, which does not divide the "
+                f"images' {axis} {size}; change model.generator.filters or stride"
+            )
+
+
+def training_callbacks(config, *, splits, spec, mlflow_run_id=None, **fit) -> list:
+    from dlpipe.tasks import get_task
+    from dlpipe.training.generation_monitor import FrechetDistanceMonitor
+
+    judge_examples = get_task(config.task).train_examples_for_evaluation
+    return [
+        FrechetDistanceMonitor(
+            (splits["x_train"][:judge_examples], splits["y_train"][:judge_examples]),
+            splits["x_val"],
+            spec,
+            count=config.model.frechet_examples,
+            grid_every=config.model.sample_grid_every,
+            mlflow_run_id=mlflow_run_id,
+        )
+    ]
+
+
+FAMILY = register(
+    Family(
+        name="gan",
+        model_schema=GanModelConfig,
+        tasks=("generation",),
+        build=build_gan,
+        compile=compile_gan,
+        default_dataset="fashion_mnist_local",
+        # Both players' losses are binary cross-entropies on the discriminator's logits.
+        losses=("binary_crossentropy",),
+        default_loss="binary_crossentropy",
+        extra_metrics={
+            **{f"{prefix}{term}": "minimize" for term in ("d_loss", "g_loss") for prefix in ("", "val_")},
+            "val_frechet_distance": "minimize",
+        },
+        check_data=check_data,
+        callbacks=training_callbacks,
+    )
+)

@@ -1,0 +1,82 @@
+"""The gan family: two players with two optimizers, measured every epoch by the Fréchet distance,
+and bad values rejected naming the key."""
+
+from __future__ import annotations
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+
+from dlpipe.config.schema import ConfigError, parse_family, with_overrides
+from dlpipe.data.loading import load_splits
+from dlpipe.training.fit import check_fits_data, fit_model
+from tests.conftest import load_project_params
+from tests.families.conftest import shrunk_block
+
+PARAMS = load_project_params("base")
+BLOCK = PARAMS["gan"]
+
+BAD_VALUES = {
+    "zero discriminator steps": ({"model.discriminator_steps": 0}, "gan.model.discriminator_steps", "0"),
+    "label smoothing 1": ({"model.label_smoothing": 1.0}, "gan.model.label_smoothing", "1.0"),
+    "unknown discriminator optimizer": (
+        {"model.discriminator_optimizer.name": "lbfgs"},
+        "gan.model.discriminator_optimizer.name",
+        "lbfgs",
+    ),
+    "metric the model does not report": (
+        {"training.early_stopping.monitor": "val_accuracy"},
+        "gan.training.early_stopping.monitor",
+        "val_frechet_distance",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_bad_value_is_rejected_naming_the_key(case):
+    overrides, key, shown = BAD_VALUES[case]
+    with pytest.raises(ConfigError) as caught:
+        parse_family("gan", with_overrides(BLOCK, overrides))
+    message = str(caught.value)
+    assert key in message and shown in message
+
+
+def _setup(tmp_path, overrides=None):
+    config = parse_family("gan", with_overrides(shrunk_block(BLOCK, tmp_path), {"model.frechet_examples": 32, **(overrides or {})}))
+    splits, spec = load_splits(config.dataset, config.seed)
+    return config, splits, spec
+
+
+def test_generator_that_misses_the_image_size_is_rejected_before_training(tmp_path):
+    config, _, spec = _setup(tmp_path, {"model.generator.filters": [128, 64, 32]})  # 28 is not 8 * n
+    with pytest.raises(ValueError, match=r"model\.generator: 3 transposed convolutions .* by 8"):
+        check_fits_data(config, spec)
+
+
+def test_each_player_steps_with_its_own_optimizer_and_the_fid_is_logged(tmp_path):
+    config, splits, spec = _setup(
+        tmp_path,
+        {"model.discriminator_steps": 2, "model.discriminator_optimizer.learning_rate": 0.0004},
+    )
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run() as run:
+        model, history = fit_model(config, splits, spec, epochs=2, callbacks=[], mlflow_run_id=run.info.run_id)
+    steps = 2 * 4  # 2 epochs of 64 images in batches of 16
+    assert int(model.optimizer.iterations.numpy()) == steps
+    assert int(model.discriminator_optimizer.iterations.numpy()) == 2 * steps
+    assert float(model.discriminator_optimizer.learning_rate.numpy()) == pytest.approx(0.0004)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.0002)
+    assert len(history["val_frechet_distance"]) == 2 and all(v >= 0 for v in history["val_frechet_distance"])
+    assert {"d_loss", "g_loss", "val_d_loss", "val_g_loss"} <= set(history)
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "samples")}
+    assert logged == {"samples/epoch_001.png", "samples/epoch_002.png"}
+
+    # The saved model: the discriminator's verdict on raw images, and the generator's images.
+    path = tmp_path / "gan.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    raw = splits["x_test"][:8]
+    np.testing.assert_allclose(reloaded.predict(raw, verbose=0), model.predict(raw, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(reloaded.generate(4, seed=1), model.generate(4, seed=1), atol=1e-5)
+    assert reloaded.generate(4, seed=1).shape == (4, 28, 28, 1)
