@@ -19,7 +19,11 @@ PARAMS = load_project_params("base")
 BLOCK = PARAMS["autoencoder"]
 
 BAD_VALUES = {
-    "unknown corruption": ({"model.denoising.corruption": "salt"}, "autoencoder.model.denoising.corruption", "salt"),
+    "unknown corruption": (
+        {"model.denoising.corruption": "salt"},
+        "autoencoder.model.denoising.corruption",
+        "salt",
+    ),
     "zero code size": ({"model.code_size": 0}, "autoencoder.model.code_size", "0"),
     "no encoder layer": ({"model.encoder.filters": []}, "autoencoder.model.encoder.filters", "[]"),
     "output padding not below stride": (
@@ -50,7 +54,9 @@ def test_bad_value_is_rejected_naming_the_key(case):
 
 
 def _config(tmp_path, overrides=None, **shrink):
-    return parse_family("autoencoder", with_overrides(shrunk_block(BLOCK, tmp_path, **shrink), overrides or {}))
+    return parse_family(
+        "autoencoder", with_overrides(shrunk_block(BLOCK, tmp_path, **shrink), overrides or {})
+    )
 
 
 def test_decoder_that_misses_the_input_size_is_rejected_before_training(tmp_path):
@@ -67,9 +73,7 @@ def test_decoder_that_misses_the_input_size_is_rejected_before_training(tmp_path
     assert model.output_shape == (None, 28, 28, 1)
 
 
-@pytest.mark.parametrize(
-    ("bottleneck", "code_shape"), [("dense", (None, 16)), ("conv", (None, 7, 7, 16))]
-)
+@pytest.mark.parametrize(("bottleneck", "code_shape"), [("dense", (None, 16)), ("conv", (None, 7, 7, 16))])
 def test_layers_follow_the_config(bottleneck, code_shape, tmp_path):
     config = _config(tmp_path, {"model.bottleneck": bottleneck, "model.code_size": 16})
     _, spec = load_splits(config.dataset, config.seed)

@@ -43,7 +43,10 @@ def test_bad_value_is_rejected_naming_the_key(case):
 
 
 def _setup(tmp_path, overrides=None):
-    config = parse_family("gan", with_overrides(shrunk_block(BLOCK, tmp_path), {"model.frechet_examples": 32, **(overrides or {})}))
+    config = parse_family(
+        "gan",
+        with_overrides(shrunk_block(BLOCK, tmp_path), {"model.frechet_examples": 32, **(overrides or {})}),
+    )
     splits, spec = load_splits(config.dataset, config.seed)
     return config, splits, spec
 
@@ -61,7 +64,9 @@ def test_each_player_steps_with_its_own_optimizer_and_the_fid_is_logged(tmp_path
     )
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     with mlflow.start_run() as run:
-        model, history = fit_model(config, splits, spec, epochs=2, callbacks=[], mlflow_run_id=run.info.run_id)
+        model, history = fit_model(
+            config, splits, spec, epochs=2, callbacks=[], mlflow_run_id=run.info.run_id
+        )
     steps = 2 * 4  # 2 epochs of 64 images in batches of 16
     assert int(model.optimizer.iterations.numpy()) == steps
     assert int(model.discriminator_optimizer.iterations.numpy()) == 2 * steps

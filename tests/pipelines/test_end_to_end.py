@@ -138,7 +138,10 @@ def test_mlp_smoke_run_completes(project):
 # Each task's own metrics and figures, as logged to the pipeline's parent run.
 TASK_OUTPUTS = {
     "rnn_forecast": ({"test_mae", "test_rmse", "test_naive_mae", "test_mae_over_naive"}, "predictions.png"),
-    "autoencoder": ({"test_mse", "test_bce", "test_probe_accuracy", "test_pixel_probe_accuracy"}, "reconstructions.png"),
+    "autoencoder": (
+        {"test_mse", "test_bce", "test_probe_accuracy", "test_pixel_probe_accuracy"},
+        "reconstructions.png",
+    ),
     "vae": (
         {"test_negative_elbo", "test_kl_loss", "test_frechet_distance", "test_confident_share"},
         "samples.png",

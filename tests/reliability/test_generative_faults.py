@@ -21,7 +21,11 @@ STEPS_PER_EPOCH = 4  # 64 images in batches of 16 (shrunk_block)
 def _gan(tmp_path, **overrides):
     block = with_overrides(
         shrunk_block(PARAMS["gan"], tmp_path, epochs=3),
-        {"model.frechet_examples": 32, "training.early_stopping": {"monitor": "val_frechet_distance", "patience": 20}, **overrides},
+        {
+            "model.frechet_examples": 32,
+            "training.early_stopping": {"monitor": "val_frechet_distance", "patience": 20},
+            **overrides,
+        },
     )
     config = parse_family("gan", block)
     splits, spec = load_splits(config.dataset, config.seed)

@@ -25,7 +25,9 @@ def plot_class_histogram(class_shares: dict[str, float]) -> plt.Figure:
     return figure
 
 
-def plot_latent_means(points: np.ndarray, labels: np.ndarray, class_names: list[str], title: str) -> plt.Figure:
+def plot_latent_means(
+    points: np.ndarray, labels: np.ndarray, class_names: list[str], title: str
+) -> plt.Figure:
     """2-D latent coordinates of test images, coloured by their class."""
     figure, axes = plt.subplots(figsize=(7, 6))
     for index, name in enumerate(class_names):

@@ -106,7 +106,8 @@ def plot_predictions(targets: np.ndarray, predictions: np.ndarray, baseline: np.
 
 
 def _show(axis, image: np.ndarray) -> None:
-    axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1)
+    shown = image.squeeze(-1) if image.shape[-1] == 1 else np.clip(image, 0, 1)
+    axis.imshow(shown, cmap="gray", vmin=0, vmax=1)
     axis.set_xticks([])
     axis.set_yticks([])
 

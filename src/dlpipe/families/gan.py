@@ -44,7 +44,9 @@ class GanModelConfig(ModelConfigBase):
     family: Literal["gan"]
     latent_dim: PositiveInt = 64
     generator: GeneratorConfig = GeneratorConfig()
-    discriminator: ConvEncoderConfig = ConvEncoderConfig(filters=[64, 128], kernel_size=4, activation="leaky_relu")
+    discriminator: ConvEncoderConfig = ConvEncoderConfig(
+        filters=[64, 128], kernel_size=4, activation="leaky_relu"
+    )
     discriminator_dropout: UnitFraction = 0.3
     # The generator trains with `training.optimizer`; the discriminator with this one.
     discriminator_optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2e-4, beta_1=0.5)
@@ -62,8 +64,16 @@ class Gan(keras.Model):
     a logit of being real. Called on raw images it returns the discriminator's probability that
     they are real. Reports ``d_loss``, ``g_loss`` and their sum ``loss``."""
 
-    def __init__(self, generator, discriminator, pixel_scale: float = 255.0, label_smoothing: float = 0.1,
-                 discriminator_steps: int = 1, seed=None, **kwargs):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        pixel_scale: float = 255.0,
+        label_smoothing: float = 0.1,
+        discriminator_steps: int = 1,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -97,7 +107,9 @@ class Gan(keras.Model):
         )
 
     def _generator_loss(self, batch, training: bool):
-        fake_logits = self.discriminator(self.generator(self._latent(batch), training=training), training=training)
+        fake_logits = self.discriminator(
+            self.generator(self._latent(batch), training=training), training=training
+        )
         return ops.mean(ops.binary_crossentropy(ops.ones_like(fake_logits), fake_logits, from_logits=True))
 
     def _report(self, d_loss, g_loss):
@@ -121,7 +133,9 @@ class Gan(keras.Model):
 
     def test_step(self, data):
         _, real, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self._report(self._discriminator_loss(real, False), self._generator_loss(ops.shape(real)[0], False))
+        return self._report(
+            self._discriminator_loss(real, False), self._generator_loss(ops.shape(real)[0], False)
+        )
 
     def generate(self, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
         """``count`` images in [0, 1] from latent vectors drawn with ``seed``."""
@@ -155,20 +169,34 @@ def build_gan(spec, config) -> Gan:
     factor = generator_config.stride ** len(generator_config.filters)
     latent = keras.Input((model.latent_dim,), name="latent")
     x = layers.Dense(
-        (height // factor) * (width // factor) * generator_config.filters[0], use_bias=False, name="project", **options()
+        (height // factor) * (width // factor) * generator_config.filters[0],
+        use_bias=False,
+        name="project",
+        **options(),
     )(latent)
     x = _normalize_and_relu(x, generator_config, "project")
     x = layers.Reshape((height // factor, width // factor, generator_config.filters[0]))(x)
     for index, filters in enumerate(generator_config.filters[1:]):
         name = f"generator_deconv{index + 1}"
         x = layers.Conv2DTranspose(
-            filters, generator_config.kernel_size, strides=generator_config.stride, padding="same",
-            use_bias=not generator_config.batch_norm, name=name, **options(),
+            filters,
+            generator_config.kernel_size,
+            strides=generator_config.stride,
+            padding="same",
+            use_bias=not generator_config.batch_norm,
+            name=name,
+            **options(),
         )(x)
         x = _normalize_and_relu(x, generator_config, name)
     images = layers.Conv2DTranspose(
-        channels, generator_config.kernel_size, strides=generator_config.stride, padding="same",
-        activation="sigmoid", dtype="float32", name="images", **options(),
+        channels,
+        generator_config.kernel_size,
+        strides=generator_config.stride,
+        padding="same",
+        activation="sigmoid",
+        dtype="float32",
+        name="images",
+        **options(),
     )(x)
     generator = keras.Model(latent, images, name="generator")
 
@@ -180,16 +208,26 @@ def build_gan(spec, config) -> Gan:
     logit = layers.Dense(1, dtype="float32", name="real_logit", **options())(x)
     discriminator = keras.Model(real, logit, name="discriminator")
 
-    gan = Gan(generator, discriminator, pixel_scale(spec), model.label_smoothing, model.discriminator_steps,
-              seed=config.seed, name="gan")
+    gan = Gan(
+        generator,
+        discriminator,
+        pixel_scale(spec),
+        model.label_smoothing,
+        model.discriminator_steps,
+        seed=config.seed,
+        name="gan",
+    )
     gan(keras.ops.zeros((1, *spec.input_shape)))
     return gan
 
 
 def _normalize_and_relu(x, generator_config: GeneratorConfig, name: str):
     return normalize_and_activate(
-        x, batch_norm=generator_config.batch_norm, position="before_activation",
-        activation=layers.ReLU(), name=name,
+        x,
+        batch_norm=generator_config.batch_norm,
+        position="before_activation",
+        activation=layers.ReLU(),
+        name=name,
     )
 
 
@@ -213,7 +251,7 @@ def check_data(spec, config) -> None:
         )
     generator = config.model.generator
     factor = generator.stride ** len(generator.filters)
-    for axis, size in zip(("height", "width"), spec.input_shape[:2]):
+    for axis, size in zip(("height", "width"), spec.input_shape[:2], strict=True):
         if size % factor:
             raise ValueError(
                 f"model.generator: {len(generator.filters)} transposed convolutions of stride "

@@ -47,7 +47,15 @@ class VariationalAutoencoder(keras.Model):
     ``negative_elbo`` (reconstruction + KL), each averaged over images.
     """
 
-    def __init__(self, encoder, decoder, reconstruction: str = "binary_crossentropy", beta: float = 1.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        reconstruction: str = "binary_crossentropy",
+        beta: float = 1.0,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
@@ -86,7 +94,12 @@ class VariationalAutoencoder(keras.Model):
         return reconstruction, kl
 
     def _report(self, reconstruction, kl, loss):
-        values = {"loss": loss, "reconstruction_loss": reconstruction, "kl_loss": kl, "negative_elbo": reconstruction + kl}
+        values = {
+            "loss": loss,
+            "reconstruction_loss": reconstruction,
+            "kl_loss": kl,
+            "negative_elbo": reconstruction + kl,
+        }
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
@@ -191,11 +204,19 @@ def build_vae(spec, config) -> VariationalAutoencoder:
     x = layers.Reshape(feature_shape, name="decoder_reshape")(x)
     x = deconv_decoder(x, model.encoder, model.decoder, options)
     images = layers.Conv2D(
-        spec.input_shape[-1], 3, padding="same", activation="sigmoid", dtype="float32", name="images", **options()
+        spec.input_shape[-1],
+        3,
+        padding="same",
+        activation="sigmoid",
+        dtype="float32",
+        name="images",
+        **options(),
     )(x)
     decoder = keras.Model(latent, images, name="decoder")
 
-    vae = VariationalAutoencoder(encoder, decoder, config.training.loss, model.beta, seed=config.seed, name="vae")
+    vae = VariationalAutoencoder(
+        encoder, decoder, config.training.loss, model.beta, seed=config.seed, name="vae"
+    )
     vae(keras.ops.zeros((1, *spec.input_shape)))  # build the weights before the traced train step
     return vae
 

@@ -38,7 +38,11 @@ def conv_encoder(x, encoder: ConvEncoderConfig, options: LayerOptions, prefix: s
 
 
 def deconv_decoder(
-    x, encoder: ConvEncoderConfig, decoder: DeconvDecoderConfig, options: LayerOptions, prefix: str = "decoder"
+    x,
+    encoder: ConvEncoderConfig,
+    decoder: DeconvDecoderConfig,
+    options: LayerOptions,
+    prefix: str = "decoder",
 ):
     """One transposed convolution per encoder layer, with the encoder's filters in reverse order."""
     for index, filters in enumerate(reversed(encoder.filters)):
@@ -74,12 +78,16 @@ def _through_encoder(size: int, encoder: ConvEncoderConfig, key: str) -> list[in
 
 
 def check_decodes_to_input_size(
-    input_shape, encoder: ConvEncoderConfig, decoder: DeconvDecoderConfig, *, keys=("model.encoder", "model.decoder")
+    input_shape,
+    encoder: ConvEncoderConfig,
+    decoder: DeconvDecoderConfig,
+    *,
+    keys=("model.encoder", "model.decoder"),
 ) -> None:
     """Raise ValueError, naming the keys, unless encoding then decoding gives back the input's
     height and width (the transposed convolution's output-size formula, layer by layer)."""
     encoder_key, decoder_key = keys
-    for axis, size in zip(("height", "width"), input_shape[:2]):
+    for axis, size in zip(("height", "width"), input_shape[:2], strict=True):
         sizes = _through_encoder(size, encoder, encoder_key)
         for _ in encoder.filters:
             sizes.append(

@@ -44,7 +44,10 @@ class Generation(ImageTask):
         from dlpipe.evaluation.plots import plot_image_grid
 
         scale = pixel_scale(spec)
-        metrics = {f"test_{name}": value for name, value in self._own_scores(model, inputs, targets, spec, batch_size).items()}
+        metrics = {
+            f"test_{name}": value
+            for name, value in self._own_scores(model, inputs, targets, spec, batch_size).items()
+        }
         samples = np.asarray(model.generate(len(inputs), seed=0))
         figures = {"samples": plot_image_grid(samples[:64], [""] * 64, "Images drawn by the model")}
         report: dict = {"num_generated": len(samples)}
@@ -70,7 +73,9 @@ class Generation(ImageTask):
             seed=0,
             target_fn=lambda x, y: self.batch_targets(x, y, spec),
         )
-        return {name: float(value) for name, value in model.evaluate(data, verbose=0, return_dict=True).items()}
+        return {
+            name: float(value) for name, value in model.evaluate(data, verbose=0, return_dict=True).items()
+        }
 
 
 def judge_samples(generated, train_sample, test_sample, spec: DataSpec) -> dict:
@@ -97,7 +102,8 @@ def judge_samples(generated, train_sample, test_sample, spec: DataSpec) -> dict:
     }
     return {
         "metrics": metrics,
-        "class_shares": dict(zip(spec.class_names, shares.round(4).tolist())),
+        "class_shares": dict(zip(spec.class_names, shares.round(4).tolist(), strict=True)),
         "judge": judge.description,
-        "frechet_distance_features": "the judge's penultimate layer (FID formula, dlpipe classifier features)",
+        "frechet_distance_features": "the judge's penultimate layer (FID formula, dlpipe classifier "
+        "features)",
     }

@@ -35,7 +35,12 @@ class Reconstruction(ImageTask):
     def output_head(self, x, spec: DataSpec, loss: str, name: str = "reconstruction", **layer_kwargs):
         # Pixels in [0, 1], which binary cross-entropy per pixel needs.
         return keras.layers.Conv2D(
-            spec.input_shape[-1], 3, padding="same", activation="sigmoid", dtype="float32", name=name,
+            spec.input_shape[-1],
+            3,
+            padding="same",
+            activation="sigmoid",
+            dtype="float32",
+            name=name,
             **layer_kwargs,
         )(x)
 
