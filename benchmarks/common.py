@@ -33,7 +33,7 @@ def project_params(family: str = "cnn", env: str = "base") -> dict[str, Any]:
 
 def load_data(params: dict[str, Any], train_limit: int | None, test_limit: int | None = 1000):
     """Real Fashion-MNIST splits through dlpipe's data stage, limited to ``train_limit`` examples."""
-    from dlpipe.config.schema import DatasetConfig
+    from dlpipe.config.data import DatasetConfig
     from dlpipe.data.loading import load_splits
 
     dataset = {**params["dataset"], "data_dir": str(TFDS_DIR)}
@@ -43,7 +43,7 @@ def load_data(params: dict[str, Any], train_limit: int | None, test_limit: int |
 
 def prepare_dataset() -> Path:
     """Build the offline Fashion-MNIST TFDS dataset in the project's data folder if needed."""
-    from dlpipe.config.schema import DatasetConfig
+    from dlpipe.config.data import DatasetConfig
     from dlpipe.data.loading import get_builder
 
     get_builder(DatasetConfig(name="fashion_mnist_local", data_dir=str(TFDS_DIR)))

@@ -62,7 +62,7 @@ def main() -> None:
             model, _ = fit_model(config, splits, spec, epochs=args.epochs, callbacks=[])
             drawn = model.generate(len(splits["x_test"]), seed=0) * pixel_scale(spec)
             judged = judge_samples(drawn, train_sample, test_sample, spec)["metrics"]
-            scores = task._own_scores(model, *test_sample, spec, batch_size=256)
+            scores = task.model_scores(model, *test_sample, spec, batch_size=256)
             name = f"beta_{beta:g}"
             figures[f"{name}_confident_share"] = judged["test_confident_share"]
             figures[f"{name}_frechet_over_floor"] = judged["test_frechet_distance_over_floor"]
@@ -70,7 +70,8 @@ def main() -> None:
             print(
                 f"beta {beta:g}: confident {judged['test_confident_share']:.3f} "
                 f"(real {judged['test_confident_share_real']:.3f}), Fréchet/floor "
-                f"{judged['test_frechet_distance_over_floor']:.1f}, negative ELBO {scores['negative_elbo']:.1f}",
+                f"{judged['test_frechet_distance_over_floor']:.1f}, "
+                f"negative ELBO {scores['negative_elbo']:.1f}",
                 flush=True,
             )
         figures["real_confident_share"] = judged["test_confident_share_real"]

@@ -85,7 +85,7 @@ def prepared_dataset() -> Path:
 
     Tests in scratch project copies link to this folder, so it must exist before they start.
     """
-    from dlpipe.config.schema import DatasetConfig
+    from dlpipe.config.data import DatasetConfig
     from dlpipe.data.loading import get_builder
 
     get_builder(DatasetConfig(name="fashion_mnist_local", data_dir=str(DATA_DIR)))
@@ -123,7 +123,7 @@ def _isolated(params: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def fashion_splits(smoke_params):
     """A seeded 400/40/200 slice of real Fashion-MNIST and its description."""
-    from dlpipe.config.schema import DatasetConfig
+    from dlpipe.config.data import DatasetConfig
     from dlpipe.data.loading import load_splits
 
     config = DatasetConfig.model_validate({**smoke_params["cnn"]["dataset"], "data_dir": str(DATA_DIR)})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dlpipe.augmentation import augment_batch, build_augmenter
-from dlpipe.config.schema import AugmentationConfig
+from dlpipe.config.data import AugmentationConfig
 from dlpipe.pipelines.augmentation.nodes import prepare_augmentation, render_augmentation_samples
 from tests.conftest import image_spec, tabular_spec
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from dlpipe.config.schema import DatasetConfig
+from dlpipe.config.data import DatasetConfig
 from dlpipe.data import loading
 from dlpipe.data.builders.fashion_mnist_local import read_idx
 from dlpipe.data.input_pipeline import make_dataset

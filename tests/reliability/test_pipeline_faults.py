@@ -19,7 +19,8 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from dlpipe.config.schema import ConfigError, DatasetConfig
+from dlpipe.config.data import DatasetConfig
+from dlpipe.config.schema import ConfigError
 from dlpipe.data.loading import DatasetUnavailableError, load_splits
 from dlpipe.hooks import TrackingUnavailableError
 from tests.conftest import DATA_DIR

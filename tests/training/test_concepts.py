@@ -9,8 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from dlpipe.config import schema
+from dlpipe.config import common
 from dlpipe.config.schema import parse_family, with_overrides
+from dlpipe.config.training import LearningRateScheduleConfig
 from dlpipe.families import get_family
 from dlpipe.training.fit import fit_model, iterations_per_epoch
 from tests.conftest import image_spec
@@ -33,7 +34,7 @@ def small(tiny_splits):
     return {k: v[:64] for k, v in splits.items()}, info
 
 
-@pytest.mark.parametrize("activation", schema.ACTIVATIONS)
+@pytest.mark.parametrize("activation", common.ACTIVATIONS)
 def test_every_activation_trains(activation, mlp_params, small):
     model, _ = _train_one_epoch(mlp_params, *small, {"model.dense.activation": activation})
     if activation == "leaky_relu":
@@ -47,7 +48,7 @@ def test_leaky_relu_slope_is_applied(mlp_params, small):
     assert leaky.negative_slope == pytest.approx(0.05)
 
 
-@pytest.mark.parametrize("initializer", [n for n in schema.INITIALIZERS if n != "pretrained"])
+@pytest.mark.parametrize("initializer", [n for n in common.INITIALIZERS if n != "pretrained"])
 def test_every_initializer_trains(initializer, mlp_params, small):
     model, _ = _train_one_epoch(mlp_params, *small, {"model.initializer.name": initializer})
     if initializer == "zeros":
@@ -92,7 +93,7 @@ def test_pretrained_without_a_saved_model_names_the_path(mlp_params, tmp_path):
         get_family("mlp").build(image_spec(), config)
 
 
-@pytest.mark.parametrize("loss", [loss for loss in schema.LOSSES if loss != "binary_crossentropy"])
+@pytest.mark.parametrize("loss", [loss for loss in common.LOSSES if loss != "binary_crossentropy"])
 def test_every_multiclass_loss_trains(loss, mlp_params, small):
     _train_one_epoch(mlp_params, *small, {"training.loss": loss})
 
@@ -115,7 +116,7 @@ def test_binary_cross_entropy_on_ten_classes_is_refused_before_training(mlp_para
         _train_one_epoch(mlp_params, *small, {"training.loss": "binary_crossentropy"})
 
 
-@pytest.mark.parametrize("optimizer", schema.OPTIMIZERS)
+@pytest.mark.parametrize("optimizer", common.OPTIMIZERS)
 def test_every_optimizer_trains(optimizer, mlp_params, small):
     overrides = {"training.optimizer.name": optimizer}
     if optimizer == "sgd":
@@ -124,7 +125,7 @@ def test_every_optimizer_trains(optimizer, mlp_params, small):
     assert type(model.optimizer).__name__.lower() == optimizer
 
 
-@pytest.mark.parametrize("schedule", _choices(schema.LearningRateScheduleConfig, "name"))
+@pytest.mark.parametrize("schedule", _choices(LearningRateScheduleConfig, "name"))
 def test_every_learning_rate_schedule_trains(schedule, mlp_params, small):
     _, history = _train_one_epoch(mlp_params, *small, {"training.lr_schedule.name": schedule})
     assert "loss" in history

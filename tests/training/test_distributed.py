@@ -21,7 +21,8 @@ SCRIPT = textwrap.dedent(
     )
     sys.path.insert(0, {root!r})
     from tests.conftest import load_project_params
-    from dlpipe.config.schema import DatasetConfig, parse_family
+    from dlpipe.config.data import DatasetConfig
+    from dlpipe.config.schema import parse_family
     from dlpipe.data.loading import load_splits
     from dlpipe.training.fit import fit_model
     from dlpipe.training.strategy import resolve_strategy

@@ -6,7 +6,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from dlpipe.config.schema import PrunerConfig, SamplerConfig, SearchParameter, parse_family
+from dlpipe.config.schema import parse_family
+from dlpipe.config.tuning import PrunerConfig, SamplerConfig, SearchParameter
 from dlpipe.pipelines.tuning.nodes import plot_tuning_results, tune_hyperparameters
 from dlpipe.tuning import memory
 from dlpipe.tuning import study as study_module

@@ -17,15 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model, model_validator
 
-# The schemas of the stages, importable from here as before the split.
-from dlpipe.config.common import *  # noqa: F401,F403,E402
 from dlpipe.config.common import ConfigError, Strict
-from dlpipe.config.data import *  # noqa: F401,F403,E402
 from dlpipe.config.data import AugmentationConfig, DatasetConfig
-from dlpipe.config.layers import *  # noqa: F401,F403,E402
-from dlpipe.config.training import *  # noqa: F401,F403,E402
 from dlpipe.config.training import TrainingConfig
-from dlpipe.config.tuning import *  # noqa: F401,F403,E402
 from dlpipe.config.tuning import TuningConfig
 
 

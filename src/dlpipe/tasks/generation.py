@@ -46,7 +46,7 @@ class Generation(ImageTask):
         scale = pixel_scale(spec)
         metrics = {
             f"test_{name}": value
-            for name, value in self._own_scores(model, inputs, targets, spec, batch_size).items()
+            for name, value in self.model_scores(model, inputs, targets, spec, batch_size).items()
         }
         samples = np.asarray(model.generate(len(inputs), seed=0))
         figures = {"samples": plot_image_grid(samples[:64], [""] * 64, "Images drawn by the model")}
@@ -61,7 +61,7 @@ class Generation(ImageTask):
         report.update(metrics)
         return Evaluation(metrics=metrics, report=report, figures=figures)
 
-    def _own_scores(self, model, inputs, targets, spec, batch_size) -> dict[str, float]:
+    def model_scores(self, model, inputs, targets, spec, batch_size) -> dict[str, float]:
         """What the model's ``test_step`` reports on the test images (a VAE: its loss terms)."""
         if not model.compiled:  # reloaded without its training configuration
             model.compile()

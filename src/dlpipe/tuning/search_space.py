@@ -6,7 +6,7 @@ from typing import Any
 
 import optuna
 
-from dlpipe.config.schema import PrunerConfig, SamplerConfig, SearchParameter
+from dlpipe.config.tuning import PrunerConfig, SamplerConfig, SearchParameter
 
 
 def create_sampler(config: SamplerConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
