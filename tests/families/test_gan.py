@@ -3,6 +3,8 @@ and bad values rejected naming the key."""
 
 from __future__ import annotations
 
+import math
+
 import keras
 import mlflow
 import numpy as np
@@ -51,6 +53,34 @@ def _setup(tmp_path, overrides=None):
     return config, splits, spec
 
 
+def test_early_stopping_and_tuning_watch_the_frechet_distance_by_default(tmp_path):
+    block = shrunk_block(BLOCK, tmp_path)
+    block["training"]["early_stopping"] = {"patience": 2}
+    block["tuning"].pop("metric", None)
+    config = parse_family("gan", block)
+    assert config.training.early_stopping.monitor == config.tuning.metric == "val_frechet_distance"
+    assert config.tuning.direction == "minimize"
+
+
+def test_gradient_monitor_is_refused_for_a_model_with_its_own_train_step():
+    block = with_overrides(BLOCK, {"training.gradient_monitor.enabled": True})
+    with pytest.raises(ConfigError, match=r"gan\.training\.gradient_monitor\.enabled: .* own train_step"):
+        parse_family("gan", block)
+
+
+def test_discriminator_that_does_not_fit_the_image_is_rejected_before_training(tmp_path):
+    config, _, spec = _setup(
+        tmp_path,
+        {
+            "model.discriminator.padding": "valid",
+            "model.discriminator.kernel_size": 8,
+            "model.discriminator.filters": [8, 8, 8],
+        },
+    )  # 28 -> 11 -> 2, then a kernel of 8 no longer fits
+    with pytest.raises(ValueError, match=r"model\.discriminator: layer 3"):
+        check_fits_data(config, spec)
+
+
 def test_generator_that_misses_the_image_size_is_rejected_before_training(tmp_path):
     config, _, spec = _setup(tmp_path, {"model.generator.filters": [128, 64, 32]})  # 28 is not 8 * n
     with pytest.raises(ValueError, match=r"model\.generator: 3 transposed convolutions .* by 8"):
@@ -72,7 +102,8 @@ def test_each_player_steps_with_its_own_optimizer_and_the_fid_is_logged(tmp_path
     assert int(model.discriminator_optimizer.iterations.numpy()) == 2 * steps
     assert float(model.discriminator_optimizer.learning_rate.numpy()) == pytest.approx(0.0004)
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.0002)
-    assert len(history["val_frechet_distance"]) == 2 and all(v >= 0 for v in history["val_frechet_distance"])
+    assert len(history["val_frechet_distance"]) == 2
+    assert all(math.isfinite(value) for value in history["val_frechet_distance"])
     assert {"d_loss", "g_loss", "val_d_loss", "val_g_loss"} <= set(history)
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "samples")}
     assert logged == {"samples/epoch_001.png", "samples/epoch_002.png"}

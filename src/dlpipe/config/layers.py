@@ -68,6 +68,21 @@ class DeconvDecoderConfig(Strict):
         return self
 
 
+class UpsamplingGeneratorConfig(Strict):
+    """Dense to a ``filters[0]``-channel map, then one stride-``stride`` transposed convolution
+    per further entry and a last one to the image's channels: ``len(filters)`` upsamplings."""
+
+    filters: list[PositiveInt] = Field(default=[128, 64], min_length=1)
+    kernel_size: PositiveInt = 4
+    stride: PositiveInt = 2
+    batch_norm: bool = True
+
+    @property
+    def upsampling_factor(self) -> int:
+        """How many times larger the image is than the first map, along each axis."""
+        return self.stride ** len(self.filters)
+
+
 class InitializerConfig(Strict):
     """How the kernels of every conv and dense layer start (biases start at zero)."""
 

@@ -70,10 +70,11 @@ class FamilyConfig(Strict):
                     f"{key}: '{value}' is not a metric family '{family.name}' reports; "
                     f"expected one of {sorted(metrics)}"
                 )
+        main_metric = family.main_metric or task.main_metric
         if self.training.early_stopping.monitor is None:
-            self.training.early_stopping.monitor = task.main_metric
+            self.training.early_stopping.monitor = main_metric
         if self.tuning.metric is None:
-            self.tuning.metric = task.main_metric
+            self.tuning.metric = main_metric
         expected = metrics[self.tuning.metric]
         if self.tuning.direction is None:
             self.tuning.direction = expected
@@ -81,6 +82,12 @@ class FamilyConfig(Strict):
             raise ValueError(
                 f"tuning.direction: metric '{self.tuning.metric}' must be {expected}d, "
                 f"got direction '{self.tuning.direction}'"
+            )
+        if self.training.gradient_monitor.enabled and family.compile is not None:
+            raise ValueError(
+                f"training.gradient_monitor.enabled: family '{family.name}' trains with its own "
+                "train_step, whose gradients the monitor (which differentiates the compiled loss) "
+                "cannot see; set it to false"
             )
         if family.check_config is not None:
             family.check_config(self)

@@ -22,7 +22,7 @@ class OptimizerConfig(Strict):
     learning_rate: float = Field(1e-3, gt=0.0, le=10.0)
     momentum: UnitFraction = 0.0  # SGD only
     nesterov: bool = False  # SGD only
-    # Adam, AdamW, Nadam: decay of the first-moment average (0.5 is the DCGAN setting).
+    # Adam, AdamW, Nadam: decay of the first-moment average (adversarial training often uses 0.5).
     beta_1: float = Field(0.9, gt=0.0, lt=1.0)
     weight_decay: float | None = Field(None, ge=0.0)  # decoupled weight decay (AdamW's default 0.004)
 

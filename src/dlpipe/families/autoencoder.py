@@ -8,7 +8,6 @@ the clean ones.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import keras
@@ -19,8 +18,12 @@ from dlpipe.config.common import PositiveInt, Strict, UnitFraction
 from dlpipe.config.layers import ConvEncoderConfig, DeconvDecoderConfig, ModelConfigBase
 from dlpipe.families.registry import Family, register
 from dlpipe.models.assembly import assemble_functional_model
-from dlpipe.models.blocks import activation_layer
-from dlpipe.models.deconv import check_decodes_to_input_size, conv_encoder, deconv_decoder
+from dlpipe.models.deconv import (
+    check_decodes_to_input_size,
+    conv_encoder,
+    deconv_decoder,
+    dense_to_feature_map,
+)
 from dlpipe.tasks.reconstruction import CODE_LAYER, CORRUPTION_LAYER
 
 
@@ -79,9 +82,7 @@ def build_autoencoder(spec, config) -> keras.Model:
         if model.bottleneck == "dense":
             x = layers.Flatten(name="flatten")(x)
             x = layers.Dense(model.code_size, name=CODE_LAYER, **options())(x)
-            x = layers.Dense(math.prod(feature_shape), name="decoder_dense", **options())(x)
-            x = activation_layer(encoder.activation, encoder.leaky_relu_slope)(x)
-            x = layers.Reshape(feature_shape, name="decoder_reshape")(x)
+            x = dense_to_feature_map(x, feature_shape, encoder, options)
         else:
             x = layers.Conv2D(model.code_size, 1, name=CODE_LAYER, **options())(x)
         return deconv_decoder(x, encoder, decoder, options)

@@ -18,32 +18,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
-from pydantic import Field
 
-from dlpipe.config.common import PositiveInt, Strict, UnitFraction
-from dlpipe.config.layers import ConvEncoderConfig, ModelConfigBase
+from dlpipe.config.common import PositiveInt, UnitFraction
+from dlpipe.config.layers import ConvEncoderConfig, ModelConfigBase, UpsamplingGeneratorConfig
 from dlpipe.config.training import OptimizerConfig
 from dlpipe.families.registry import Family, register
-from dlpipe.models.blocks import LayerOptions, normalize_and_activate
-from dlpipe.models.deconv import conv_encoder
+from dlpipe.models.blocks import LayerOptions
+from dlpipe.models.deconv import check_encoder_fits, conv_encoder, decode_prior_draws, upsampling_generator
 from dlpipe.models.preprocessing import pixel_scale
 from dlpipe.training.optimizers import build_optimizer
-
-
-class GeneratorConfig(Strict):
-    """Dense to a ``filters[0]``-channel map, then one stride-``stride`` transposed convolution
-    per further entry and a last one to the image's channels: ``len(filters)`` upsamplings."""
-
-    filters: list[PositiveInt] = Field(default=[128, 64], min_length=1)
-    kernel_size: PositiveInt = 4
-    stride: PositiveInt = 2
-    batch_norm: bool = True
 
 
 class GanModelConfig(ModelConfigBase):
     family: Literal["gan"]
     latent_dim: PositiveInt = 64
-    generator: GeneratorConfig = GeneratorConfig()
+    generator: UpsamplingGeneratorConfig = UpsamplingGeneratorConfig()
     discriminator: ConvEncoderConfig = ConvEncoderConfig(
         filters=[64, 128], kernel_size=4, activation="leaky_relu"
     )
@@ -68,7 +57,7 @@ class Gan(keras.Model):
         self,
         generator,
         discriminator,
-        pixel_scale: float = 255.0,
+        raw_pixel_max: float = 255.0,
         label_smoothing: float = 0.1,
         discriminator_steps: int = 1,
         seed=None,
@@ -77,7 +66,7 @@ class Gan(keras.Model):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
-        self.pixel_scale = pixel_scale
+        self.raw_pixel_max = raw_pixel_max
         self.label_smoothing = label_smoothing
         self.discriminator_steps = discriminator_steps
         self.seed = seed
@@ -91,7 +80,7 @@ class Gan(keras.Model):
         return list(self.trackers.values())
 
     def call(self, inputs, training=False):
-        images = ops.cast(inputs, "float32") / self.pixel_scale
+        images = ops.cast(inputs, "float32") / self.raw_pixel_max
         return ops.sigmoid(self.discriminator(images, training=training))
 
     def _latent(self, batch):
@@ -118,17 +107,26 @@ class Gan(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
+        if self.discriminator_optimizer is None:
+            raise RuntimeError(
+                "the Gan has no discriminator optimizer: compile it with "
+                "dlpipe.families.gan.compile_gan before training it (a reloaded .keras file too)"
+            )
         _, real, _ = keras.utils.unpack_x_y_sample_weight(data)  # the images in [0, 1]
+        # Each replica's gradients are summed across replicas: scale as Keras' own step does.
+        replicas = self.distribute_strategy.num_replicas_in_sync
         discriminator_weights = self.discriminator.trainable_weights
         for _ in range(self.discriminator_steps):
             with tf.GradientTape() as tape:
                 d_loss = self._discriminator_loss(real, training=True)
-            gradients = tape.gradient(d_loss, discriminator_weights)
+                penalized = (d_loss + _penalties(self.discriminator)) / replicas
+            gradients = tape.gradient(penalized, discriminator_weights)
             self.discriminator_optimizer.apply(gradients, discriminator_weights)
         generator_weights = self.generator.trainable_weights
         with tf.GradientTape() as tape:
             g_loss = self._generator_loss(ops.shape(real)[0], training=True)
-        self.optimizer.apply(tape.gradient(g_loss, generator_weights), generator_weights)
+            penalized = (g_loss + _penalties(self.generator)) / replicas
+        self.optimizer.apply(tape.gradient(penalized, generator_weights), generator_weights)
         return self._report(d_loss, g_loss)
 
     def test_step(self, data):
@@ -139,15 +137,14 @@ class Gan(keras.Model):
 
     def generate(self, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
         """``count`` images in [0, 1] from latent vectors drawn with ``seed``."""
-        latent = np.random.default_rng(seed).standard_normal((count, self.latent_dim)).astype("float32")
-        return self.generator.predict(latent, batch_size=batch_size, verbose=0)
+        return decode_prior_draws(self.generator, count, seed, batch_size)
 
     def get_config(self):
         return {
             **super().get_config(),
             "generator": keras.saving.serialize_keras_object(self.generator),
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "pixel_scale": self.pixel_scale,
+            "raw_pixel_max": self.raw_pixel_max,
             "label_smoothing": self.label_smoothing,
             "discriminator_steps": self.discriminator_steps,
             "seed": self.seed,
@@ -161,44 +158,15 @@ class Gan(keras.Model):
         return cls(**config)
 
 
+def _penalties(player: keras.Model):
+    """The L1/L2 kernel penalties of one player's layers (``model.regularization``)."""
+    return ops.sum(ops.stack(player.losses)) if player.losses else 0.0
+
+
 def build_gan(spec, config) -> Gan:
     model = config.model
     options = LayerOptions(model)
-    generator_config = model.generator
-    height, width, channels = spec.input_shape
-    factor = generator_config.stride ** len(generator_config.filters)
-    latent = keras.Input((model.latent_dim,), name="latent")
-    x = layers.Dense(
-        (height // factor) * (width // factor) * generator_config.filters[0],
-        use_bias=False,
-        name="project",
-        **options(),
-    )(latent)
-    x = _normalize_and_relu(x, generator_config, "project")
-    x = layers.Reshape((height // factor, width // factor, generator_config.filters[0]))(x)
-    for index, filters in enumerate(generator_config.filters[1:]):
-        name = f"generator_deconv{index + 1}"
-        x = layers.Conv2DTranspose(
-            filters,
-            generator_config.kernel_size,
-            strides=generator_config.stride,
-            padding="same",
-            use_bias=not generator_config.batch_norm,
-            name=name,
-            **options(),
-        )(x)
-        x = _normalize_and_relu(x, generator_config, name)
-    images = layers.Conv2DTranspose(
-        channels,
-        generator_config.kernel_size,
-        strides=generator_config.stride,
-        padding="same",
-        activation="sigmoid",
-        dtype="float32",
-        name="images",
-        **options(),
-    )(x)
-    generator = keras.Model(latent, images, name="generator")
+    generator = upsampling_generator(model.latent_dim, spec.input_shape, model.generator, options)
 
     real = keras.Input(tuple(spec.input_shape), name="images_in_0_1")
     x = conv_encoder(real, model.discriminator, options, prefix="discriminator")
@@ -221,16 +189,6 @@ def build_gan(spec, config) -> Gan:
     return gan
 
 
-def _normalize_and_relu(x, generator_config: GeneratorConfig, name: str):
-    return normalize_and_activate(
-        x,
-        batch_norm=generator_config.batch_norm,
-        position="before_activation",
-        activation=layers.ReLU(),
-        name=name,
-    )
-
-
 def compile_gan(model: Gan, config, learning_rate) -> None:
     """The generator's optimizer is the model's; the discriminator's is its own. Both are built
     at once, so a training backup can restore both states."""
@@ -243,14 +201,20 @@ def compile_gan(model: Gan, config, learning_rate) -> None:
     model.discriminator_optimizer.build(model.discriminator.trainable_variables)
 
 
+def check_config(config) -> None:
+    if config.model.initializer.name == "pretrained":
+        raise ValueError("model.initializer.name: 'pretrained' is not supported by the gan family")
+
+
 def check_data(spec, config) -> None:
     if spec.target != "class":
         raise ValueError(
             f"dataset.name: the gan is measured while it trains by a classifier of the real images, "
             f"which needs class labels; dataset '{spec.name}' has none"
         )
+    check_encoder_fits(spec.input_shape, config.model.discriminator, "model.discriminator")
     generator = config.model.generator
-    factor = generator.stride ** len(generator.filters)
+    factor = generator.upsampling_factor
     for axis, size in zip(("height", "width"), spec.input_shape[:2], strict=True):
         if size % factor:
             raise ValueError(
@@ -262,12 +226,15 @@ def check_data(spec, config) -> None:
 
 def training_callbacks(config, *, splits, spec, mlflow_run_id=None, **fit) -> list:
     from dlpipe.tasks import get_task
+    from dlpipe.tasks.generation import judge_and_held_out
     from dlpipe.training.generation_monitor import FrechetDistanceMonitor
 
-    judge_examples = get_task(config.task).train_examples_for_evaluation
+    # The same judge as the evaluation's: trained on the same first training images.
+    count = get_task(config.task).train_examples_for_evaluation
+    judge_sample, _ = judge_and_held_out((splits["x_train"][:count], splits["y_train"][:count]))
     return [
         FrechetDistanceMonitor(
-            (splits["x_train"][:judge_examples], splits["y_train"][:judge_examples]),
+            judge_sample,
             splits["x_val"],
             spec,
             count=config.model.frechet_examples,
@@ -292,6 +259,8 @@ FAMILY = register(
             **{f"{prefix}{term}": "minimize" for term in ("d_loss", "g_loss") for prefix in ("", "val_")},
             "val_frechet_distance": "minimize",
         },
+        main_metric="val_frechet_distance",
+        check_config=check_config,
         check_data=check_data,
         callbacks=training_callbacks,
     )

@@ -39,6 +39,8 @@ class Family:
     losses: tuple[str, ...] | None = None
     default_loss: str | None = None
     extra_metrics: dict[str, str] = field(default_factory=dict)
+    # What early stopping and tuning watch when a block does not say, if not the task's.
+    main_metric: str | None = None
     # Raise ValueError naming the key: ``check_config`` when a block's values do not fit the
     # family (run while parameters are validated, before any node), ``check_data`` when the
     # loaded data does not (run before any training).

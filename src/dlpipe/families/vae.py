@@ -10,7 +10,6 @@ negative evidence lower bound (ELBO). New images are decoded from draws of the p
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import keras
@@ -22,10 +21,19 @@ from pydantic import Field
 from dlpipe.config.common import NonNegativeInt, PositiveInt
 from dlpipe.config.layers import ConvEncoderConfig, DeconvDecoderConfig, ModelConfigBase
 from dlpipe.families.registry import Family, register
-from dlpipe.models.blocks import LayerOptions, activation_layer
-from dlpipe.models.deconv import check_decodes_to_input_size, conv_encoder, deconv_decoder, encoded_shape
+from dlpipe.models.blocks import LayerOptions
+from dlpipe.models.deconv import (
+    check_decodes_to_input_size,
+    conv_encoder,
+    decode_prior_draws,
+    deconv_decoder,
+    dense_to_feature_map,
+    image_output,
+)
 from dlpipe.models.preprocessing import model_inputs, pixel_scale
 from dlpipe.training.optimizers import build_optimizer
+
+LOSS_TERMS = ("loss", "reconstruction_loss", "kl_loss", "negative_elbo")
 
 
 class VaeModelConfig(ModelConfigBase):
@@ -43,8 +51,10 @@ class VariationalAutoencoder(keras.Model):
     """``encoder``: raw images to ``[mean, log_var]``; ``decoder``: latent vectors to images in
     [0, 1]. Called on raw images it returns their reconstructions from the latent means.
 
-    Reports ``loss`` (reconstruction + KL weight * KL), ``reconstruction_loss``, ``kl_loss`` and
-    ``negative_elbo`` (reconstruction + KL), each averaged over images.
+    Reports ``loss`` (reconstruction + KL weight * KL; on validation and test data always with
+    ``beta``, whatever the warm-up), ``reconstruction_loss``, ``kl_loss`` and ``negative_elbo``
+    (reconstruction + KL), each averaged over images. With binary cross-entropy the latter is the
+    negative evidence lower bound; with squared error it is the same sum, not a likelihood bound.
     """
 
     def __init__(
@@ -65,10 +75,7 @@ class VariationalAutoencoder(keras.Model):
         self.latent_dim = int(decoder.inputs[0].shape[-1])
         self.kl_weight = keras.Variable(beta, trainable=False, name="kl_weight")
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.trackers = {
-            name: keras.metrics.Mean(name=name)
-            for name in ("loss", "reconstruction_loss", "kl_loss", "negative_elbo")
-        }
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
 
     @property
     def metrics(self):
@@ -109,14 +116,17 @@ class VariationalAutoencoder(keras.Model):
             reconstruction, kl = self._loss_terms(data, training=True)
             loss = reconstruction + self.kl_weight * kl
             penalties = sum(self.losses) if self.losses else 0.0  # L1/L2 kernel penalties
-            total = loss + penalties
+            # Each replica's gradients are summed across replicas: scale as Keras' own step does.
+            total = (loss + penalties) / self.distribute_strategy.num_replicas_in_sync
         gradients = tape.gradient(total, self.trainable_weights)
         self.optimizer.apply(gradients, self.trainable_weights)
         return self._report(reconstruction, kl, loss)
 
     def test_step(self, data):
         reconstruction, kl = self._loss_terms(data, training=False)
-        return self._report(reconstruction, kl, reconstruction + self.kl_weight * kl)
+        # The objective itself, not its warm-up: comparable across epochs (early stopping, the
+        # best weights) and unchanged by a KL weight restored with them.
+        return self._report(reconstruction, kl, reconstruction + self.beta * kl)
 
     def encode(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Latent means of raw images."""
@@ -124,8 +134,7 @@ class VariationalAutoencoder(keras.Model):
 
     def generate(self, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
         """``count`` images in [0, 1] decoded from draws of the standard normal prior."""
-        latent = np.random.default_rng(seed).standard_normal((count, self.latent_dim)).astype("float32")
-        return self.decoder.predict(latent, batch_size=batch_size, verbose=0)
+        return decode_prior_draws(self.decoder, count, seed, batch_size)
 
     def evaluation_figures(self, inputs, labels, spec) -> dict:
         """Test reconstructions, test latent means by class, and the decoded latent plane (2-D only)."""
@@ -192,26 +201,16 @@ def build_vae(spec, config) -> VariationalAutoencoder:
     options = LayerOptions(model)
     inputs, x = model_inputs(spec)
     x = conv_encoder(x, model.encoder, options)
+    feature_shape = tuple(x.shape[1:])
     x = layers.Flatten(name="flatten")(x)
     mean = layers.Dense(model.latent_dim, name="latent_mean", **options())(x)
     log_var = layers.Dense(model.latent_dim, name="latent_log_var", **options())(x)
     encoder = keras.Model(inputs, [mean, log_var], name="encoder")
 
     latent = keras.Input((model.latent_dim,), name="latent")
-    feature_shape = encoded_shape(spec.input_shape, model.encoder)
-    x = layers.Dense(math.prod(feature_shape), name="decoder_dense", **options())(latent)
-    x = activation_layer(model.encoder.activation, model.encoder.leaky_relu_slope)(x)
-    x = layers.Reshape(feature_shape, name="decoder_reshape")(x)
+    x = dense_to_feature_map(latent, feature_shape, model.encoder, options)
     x = deconv_decoder(x, model.encoder, model.decoder, options)
-    images = layers.Conv2D(
-        spec.input_shape[-1],
-        3,
-        padding="same",
-        activation="sigmoid",
-        dtype="float32",
-        name="images",
-        **options(),
-    )(x)
+    images = image_output(x, spec.input_shape[-1], options)
     decoder = keras.Model(latent, images, name="decoder")
 
     vae = VariationalAutoencoder(
@@ -226,6 +225,11 @@ def compile_vae(model, config, learning_rate) -> None:
     model.compile(optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping))
 
 
+def check_config(config) -> None:
+    if config.model.initializer.name == "pretrained":
+        raise ValueError("model.initializer.name: 'pretrained' is not supported by the vae family")
+
+
 def check_data(spec, config) -> None:
     # The generation task has checked that the inputs are images.
     check_decodes_to_input_size(spec.input_shape, config.model.encoder, config.model.decoder)
@@ -236,8 +240,6 @@ def warm_up(config, **fit) -> list:
     return [KlWarmUp(model.beta, model.kl_warmup_epochs)] if model.kl_warmup_epochs else []
 
 
-_LOSS_TERMS = ("loss", "reconstruction_loss", "kl_loss", "negative_elbo")
-
 FAMILY = register(
     Family(
         name="vae",
@@ -246,7 +248,8 @@ FAMILY = register(
         build=build_vae,
         compile=compile_vae,
         default_dataset="fashion_mnist_local",
-        extra_metrics={f"{prefix}{term}": "minimize" for term in _LOSS_TERMS for prefix in ("", "val_")},
+        extra_metrics={f"{prefix}{term}": "minimize" for term in LOSS_TERMS for prefix in ("", "val_")},
+        check_config=check_config,
         check_data=check_data,
         callbacks=warm_up,
     )

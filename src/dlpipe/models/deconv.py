@@ -3,9 +3,13 @@ gives back images of the input's size."""
 
 from __future__ import annotations
 
+import math
+
+import keras
+import numpy as np
 from keras import layers
 
-from dlpipe.config.layers import ConvEncoderConfig, DeconvDecoderConfig
+from dlpipe.config.layers import ConvEncoderConfig, DeconvDecoderConfig, UpsamplingGeneratorConfig
 from dlpipe.models.blocks import LayerOptions, activation_layer, normalize_and_activate
 from dlpipe.models.geometry import conv_output_size, conv_transpose_output_size
 
@@ -61,10 +65,73 @@ def deconv_decoder(
     return x
 
 
-def encoded_shape(input_shape, encoder: ConvEncoderConfig) -> tuple[int, int, int]:
-    """``(height, width, channels)`` of the encoder's output for images of ``input_shape``."""
-    height, width = (_through_encoder(size, encoder, "model.encoder")[-1] for size in input_shape[:2])
-    return height, width, encoder.filters[-1]
+def dense_to_feature_map(
+    x, shape, encoder: ConvEncoderConfig, options: LayerOptions, name: str = "decoder_dense"
+):
+    """A dense layer (with the encoder's activation) reshaped to the feature map ``shape``
+    ``(height, width, channels)`` that the transposed convolutions start from."""
+    x = layers.Dense(math.prod(shape), name=name, **options())(x)
+    x = activation_layer(encoder.activation, encoder.leaky_relu_slope)(x)
+    return layers.Reshape(tuple(shape), name=f"{name}_reshape")(x)
+
+
+def image_output(x, channels: int, options: LayerOptions | None = None, name: str = "images"):
+    """The last convolution: ``channels`` maps of pixels in [0, 1] (a sigmoid), as binary
+    cross-entropy per pixel needs, in float32."""
+    return layers.Conv2D(
+        channels,
+        3,
+        padding="same",
+        activation="sigmoid",
+        dtype="float32",
+        name=name,
+        **(options() if options is not None else {}),
+    )(x)
+
+
+def upsampling_generator(
+    latent_dim: int, image_shape, config: UpsamplingGeneratorConfig, options: LayerOptions
+) -> keras.Model:
+    """Latent vectors to images in [0, 1] (the DCGAN generator): a dense projection to the first
+    map, then stride-``config.stride`` transposed convolutions, each but the last with batch
+    norm (when configured) and ReLU; the last one has the image's channels and a sigmoid."""
+    height, width, channels = image_shape
+    factor = config.upsampling_factor
+    base_shape = (height // factor, width // factor, config.filters[0])
+    latent = keras.Input((latent_dim,), name="latent")
+    x = layers.Dense(math.prod(base_shape), use_bias=False, name="project", **options())(latent)
+    x = _normalize_and_relu(x, config, "project")
+    x = layers.Reshape(base_shape)(x)
+    upsample = {"kernel_size": config.kernel_size, "strides": config.stride, "padding": "same"}
+    for index, filters in enumerate(config.filters[1:]):
+        name = f"generator_deconv{index + 1}"
+        x = layers.Conv2DTranspose(
+            filters, use_bias=not config.batch_norm, name=name, **upsample, **options()
+        )(x)
+        x = _normalize_and_relu(x, config, name)
+    images = layers.Conv2DTranspose(
+        channels, activation="sigmoid", dtype="float32", name="images", **upsample, **options()
+    )(x)
+    return keras.Model(latent, images, name="generator")
+
+
+def _normalize_and_relu(x, config: UpsamplingGeneratorConfig, name: str):
+    return normalize_and_activate(
+        x, batch_norm=config.batch_norm, position="before_activation", activation=layers.ReLU(), name=name
+    )
+
+
+def decode_prior_draws(decoder: keras.Model, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+    """``decoder``'s outputs for ``count`` latent vectors drawn from the standard normal with ``seed``."""
+    latent_dim = int(decoder.inputs[0].shape[-1])
+    latent = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype("float32")
+    return decoder.predict(latent, batch_size=batch_size, verbose=0)
+
+
+def check_encoder_fits(input_shape, encoder: ConvEncoderConfig, key: str = "model.encoder") -> None:
+    """Raise ValueError, naming ``key``, when a convolution of ``encoder`` no longer fits the image."""
+    for size in input_shape[:2]:
+        _through_encoder(size, encoder, key)
 
 
 def _through_encoder(size: int, encoder: ConvEncoderConfig, key: str) -> list[int]:

@@ -12,6 +12,18 @@ from dlpipe.tasks.images import ImageTask
 
 # A generated image counts as recognisable when the judge gives one class at least this probability.
 CONFIDENT = 0.9
+# The judge trains on the first training images; the next ones, real images it never saw, are
+# compared with the test images for the floor of the Fréchet distance.
+JUDGE_IMAGES = 20_000
+FLOOR_IMAGES = 10_000
+
+
+def judge_and_held_out(train_sample: tuple[np.ndarray, np.ndarray]):
+    """``((images, labels) the judge trains on, held-out images)``: the first ``JUDGE_IMAGES``
+    (at most two thirds of a smaller sample), and the rest."""
+    images, labels = train_sample
+    cut = min(JUDGE_IMAGES, (2 * len(images)) // 3)
+    return (images[:cut], labels[:cut]), images[cut:]
 
 
 class Generation(ImageTask):
@@ -32,7 +44,7 @@ class Generation(ImageTask):
     default_loss = "binary_crossentropy"
     metrics: dict[str, str] = {}
     main_metric = "val_loss"
-    train_examples_for_evaluation = 20_000
+    train_examples_for_evaluation = JUDGE_IMAGES + FLOOR_IMAGES
 
     def compile_metrics(self, loss: str) -> list:
         return []
@@ -62,7 +74,7 @@ class Generation(ImageTask):
         return Evaluation(metrics=metrics, report=report, figures=figures)
 
     def model_scores(self, model, inputs, targets, spec, batch_size) -> dict[str, float]:
-        """What the model's ``test_step`` reports on the test images (a VAE: its loss terms)."""
+        """What the model's ``test_step`` reports on the test images (the terms of its loss)."""
         if not model.compiled:  # reloaded without its training configuration
             model.compile()
         data = make_dataset(
@@ -82,12 +94,14 @@ def judge_samples(generated, train_sample, test_sample, spec: DataSpec) -> dict:
     """The judge's verdict on raw ``generated`` images: metrics, class shares and its description."""
     from dlpipe.evaluation.judge import frechet_distance, train_judge
 
-    judge = train_judge(train_sample, spec)
+    judge_sample, held_out = judge_and_held_out(train_sample)
+    judge = train_judge(judge_sample, spec)
     probabilities = judge.probabilities(generated)
     test_probabilities = judge.probabilities(test_sample[0])
     test_features = judge.embed(test_sample[0])
     distance = frechet_distance(judge.embed(generated), test_features)
-    floor = frechet_distance(judge.embed(train_sample[0]), test_features)
+    # As many real images as generated ones, so both distances carry the same sampling noise.
+    floor = frechet_distance(judge.embed(held_out[: len(generated)]), test_features)
     counts = np.bincount(np.argmax(probabilities, axis=-1), minlength=spec.num_classes)
     shares = counts / max(1, len(generated))
     metrics = {

@@ -33,16 +33,9 @@ class Reconstruction(ImageTask):
     train_examples_for_evaluation = 10_000
 
     def output_head(self, x, spec: DataSpec, loss: str, name: str = "reconstruction", **layer_kwargs):
-        # Pixels in [0, 1], which binary cross-entropy per pixel needs.
-        return keras.layers.Conv2D(
-            spec.input_shape[-1],
-            3,
-            padding="same",
-            activation="sigmoid",
-            dtype="float32",
-            name=name,
-            **layer_kwargs,
-        )(x)
+        from dlpipe.models.deconv import image_output
+
+        return image_output(x, spec.input_shape[-1], lambda: layer_kwargs, name=name)
 
     def evaluate(
         self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None

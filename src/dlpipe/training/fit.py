@@ -77,6 +77,13 @@ def fit_model(
     training = config.training
     family = get_family(config.model.family)
     check_fits_data(config, spec)
+    # Made before the seed is set: whatever they prepare (a classifier they train) must not move
+    # the random state the model starts from.
+    family_callbacks = (
+        family.callbacks(config, splits=splits, spec=spec, mlflow_run_id=mlflow_run_id)
+        if family.callbacks is not None
+        else []
+    )
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         import tensorflow as tf
@@ -114,13 +121,8 @@ def fit_model(
         if dataset_cache is not None:
             dataset_cache[cache_key] = (train_data, validation_data)
     monitor = training.early_stopping.monitor
-    # The family's own first: its stop rule, or a metric it adds to the epoch's logs (a GAN's
-    # Fréchet distance), must be in place before schedules, early stopping or pruning read them.
-    family_callbacks = (
-        family.callbacks(config, splits=splits, spec=spec, mlflow_run_id=mlflow_run_id)
-        if family.callbacks is not None
-        else []
-    )
+    # The family's own first: its stop rule, or a metric it adds to the epoch's logs, must be in
+    # place before schedules, early stopping or pruning read them.
     callbacks = [
         *family_callbacks,
         *schedule_callbacks(training.lr_schedule, monitor, monitor_mode(config, monitor)),

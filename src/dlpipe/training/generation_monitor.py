@@ -19,7 +19,7 @@ class FrechetDistanceMonitor(keras.callbacks.Callback):
     """After every epoch, adds ``val_frechet_distance`` to the epoch's logs: the Fréchet
     distance between the features of ``count`` images the model generates (its
     ``generate(count, seed)``, fixed seed) and of ``count`` validation images, in a classifier
-    trained on ``train_sample`` (:func:`dlpipe.evaluation.judge.train_judge`). Every
+    trained on ``train_sample`` when the monitor is made (:func:`dlpipe.evaluation.judge.train_judge`). Every
     ``grid_every`` epochs a grid of 36 generated images goes to the MLflow run ``mlflow_run_id``
     (``samples/epoch_NNN.png``), so the run page shows the generator learning.
 
@@ -37,17 +37,14 @@ class FrechetDistanceMonitor(keras.callbacks.Callback):
         mlflow_run_id: str | None = None,
     ):
         super().__init__()
-        self.train_sample = train_sample
         self.validation_images = validation_images[:count]
         self.spec = spec
         self.count = min(count, len(self.validation_images))
         self.grid_every = grid_every
         self.mlflow_run_id = mlflow_run_id
-
-    def on_train_begin(self, logs=None):
         from dlpipe.evaluation.judge import train_judge
 
-        self.judge = train_judge(self.train_sample, self.spec)
+        self.judge = train_judge(train_sample, spec)
         self.reference = self.judge.embed(self.validation_images)
 
     def on_epoch_end(self, epoch, logs=None):
