@@ -249,6 +249,8 @@ FAMILY = register(
         compile=compile_vae,
         default_dataset="fashion_mnist_local",
         extra_metrics={f"{prefix}{term}": "minimize" for term in LOSS_TERMS for prefix in ("", "val_")},
+        # Not `val_loss`, which grows while the KL weight warms up in training.
+        main_metric="val_negative_elbo",
         check_config=check_config,
         check_data=check_data,
         callbacks=warm_up,

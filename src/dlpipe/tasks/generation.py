@@ -35,8 +35,9 @@ class Generation(ImageTask):
     model's own test scores (``test_<metric>``), then has a classifier that dlpipe trains on the
     real images (:mod:`dlpipe.evaluation.judge`) judge as many generated images as there are
     test images: the Fréchet distance between its features of generated and of test images,
-    beside the same distance between training and test images (the floor a perfect generator
-    reaches), the share it recognises with confidence >= 0.9 and the classes it assigns.
+    beside the same distance between as many held-out training images (which the judge never saw)
+    and the test images, the floor a perfect generator would reach; the share it recognises with
+    confidence >= 0.9, beside that share on the test images; and the classes it assigns.
     """
 
     name = "generation"
