@@ -28,3 +28,18 @@ def shrunk_block(params: dict[str, Any], tmp_path: Path, *, epochs: int = 1) -> 
         training["batch_size"] = 16
     block["tuning"] = {**block["tuning"], "storage_path": str(tmp_path / "study.db")}
     return block
+
+
+def assert_rejected_naming_the_key(
+    block: str, params: dict[str, Any], overrides: dict[str, Any], key: str, shown: str
+):
+    """Parsing block ``block`` with ``overrides`` applied fails with a message holding ``key`` and
+    ``shown`` (the value, or what is expected)."""
+    import pytest
+
+    from dlpipe.config.schema import ConfigError, parse_family, with_overrides
+
+    with pytest.raises(ConfigError) as caught:
+        parse_family(block, with_overrides(params, overrides))
+    message = str(caught.value)
+    assert key in message and shown in message, message

@@ -7,13 +7,13 @@ import keras
 import numpy as np
 import pytest
 
-from dlpipe.config.schema import ConfigError, parse_family, with_overrides
+from dlpipe.config.schema import parse_family, with_overrides
 from dlpipe.data.loading import load_splits
 from dlpipe.families import get_family
 from dlpipe.tasks import get_task
 from dlpipe.training.fit import check_fits_data, fit_model
 from tests.conftest import load_project_params
-from tests.families.conftest import shrunk_block
+from tests.families.conftest import assert_rejected_naming_the_key, shrunk_block
 
 PARAMS = load_project_params("base")
 BLOCK = PARAMS["autoencoder"]
@@ -46,11 +46,7 @@ BAD_VALUES = {
 
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))
 def test_bad_value_is_rejected_naming_the_key(case):
-    overrides, key, shown = BAD_VALUES[case]
-    with pytest.raises(ConfigError) as caught:
-        parse_family("autoencoder", with_overrides(BLOCK, overrides))
-    message = str(caught.value)
-    assert key in message and shown in message
+    assert_rejected_naming_the_key("autoencoder", BLOCK, *BAD_VALUES[case])
 
 
 def _config(tmp_path, overrides=None, **shrink):

@@ -14,7 +14,7 @@ from dlpipe.config.schema import ConfigError, parse_family, with_overrides
 from dlpipe.data.loading import load_splits
 from dlpipe.training.fit import check_fits_data, fit_model
 from tests.conftest import load_project_params
-from tests.families.conftest import shrunk_block
+from tests.families.conftest import assert_rejected_naming_the_key, shrunk_block
 
 PARAMS = load_project_params("base")
 BLOCK = PARAMS["gan"]
@@ -37,11 +37,7 @@ BAD_VALUES = {
 
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))
 def test_bad_value_is_rejected_naming_the_key(case):
-    overrides, key, shown = BAD_VALUES[case]
-    with pytest.raises(ConfigError) as caught:
-        parse_family("gan", with_overrides(BLOCK, overrides))
-    message = str(caught.value)
-    assert key in message and shown in message
+    assert_rejected_naming_the_key("gan", BLOCK, *BAD_VALUES[case])
 
 
 def _setup(tmp_path, overrides=None):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlpipe.config.schema import ConfigError, parse_family, with_overrides
+from dlpipe.config.schema import parse_family, with_overrides
 from dlpipe.data.loading import load_splits
 from dlpipe.families import get_family
 from dlpipe.training.fit import check_fits_data
 from tests.conftest import load_project_params
-from tests.families.conftest import shrunk_block
+from tests.families.conftest import assert_rejected_naming_the_key, shrunk_block
 
 PARAMS = load_project_params("base")
 
@@ -42,11 +42,8 @@ BAD_VALUES = {
 
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))
 def test_bad_value_is_rejected_naming_the_key(case):
-    block, overrides, key, shown = BAD_VALUES[case]
-    with pytest.raises(ConfigError) as caught:
-        parse_family(block, with_overrides(PARAMS[block], overrides))
-    message = str(caught.value)
-    assert key in message and shown in message
+    block, *rest = BAD_VALUES[case]
+    assert_rejected_naming_the_key(block, PARAMS[block], *rest)
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])

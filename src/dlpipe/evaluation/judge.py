@@ -17,20 +17,18 @@ FEATURES_LAYER = "judge_features"
 
 @dataclass
 class Judge:
-    """A trained image classifier; both models take raw images."""
+    """A trained image classifier of raw images."""
 
-    classifier: keras.Model  # class probabilities
-    features: keras.Model  # the penultimate layer's activations
+    network: keras.Model  # raw images to [class probabilities, penultimate activations]
     description: str
 
-    def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        return self.classifier.predict(images, batch_size=batch_size, verbose=0)
+    def read(self, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """``(class probabilities, penultimate features)`` of raw ``images``, in one pass."""
+        probabilities, features = self.network.predict(images, batch_size=batch_size, verbose=0)
+        return probabilities, features
 
     def embed(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        return self.features.predict(images, batch_size=batch_size, verbose=0)
-
-    def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
-        return float(np.mean(np.argmax(self.probabilities(images), axis=-1) == labels))
+        return self.read(images, batch_size)[1]
 
 
 # Judges trained in this process, by what they were trained on: the tuning trials, the final
@@ -73,7 +71,7 @@ def train_judge(
         f"convnet (conv32-pool-conv64-pool-dense128) trained for {epochs} epochs on the first "
         f"{len(x_train)} training images of {spec.name}"
     )
-    judge = Judge(classifier, keras.Model(inputs, features), description)
+    judge = Judge(keras.Model(inputs, [outputs, features]), description)
     _JUDGES[key] = judge
     return judge
 

@@ -26,7 +26,7 @@ from dlpipe.families.registry import Family, register
 from dlpipe.models.blocks import LayerOptions
 from dlpipe.models.deconv import check_encoder_fits, conv_encoder, decode_prior_draws, upsampling_generator
 from dlpipe.models.preprocessing import pixel_scale
-from dlpipe.training.optimizers import build_optimizer
+from dlpipe.training.optimizers import build_optimizer, compile_optimizer_only
 
 
 class GanModelConfig(ModelConfigBase):
@@ -192,10 +192,9 @@ def build_gan(spec, config) -> Gan:
 def compile_gan(model: Gan, config, learning_rate) -> None:
     """The generator's optimizer is the model's; the discriminator's is its own. Both are built
     at once, so a training backup can restore both states."""
-    training = config.training
-    model.compile(optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping))
+    compile_optimizer_only(model, config, learning_rate)
     model.discriminator_optimizer = build_optimizer(
-        config.model.discriminator_optimizer, None, training.gradient_clipping
+        config.model.discriminator_optimizer, None, config.training.gradient_clipping
     )
     model.optimizer.build(model.generator.trainable_variables)
     model.discriminator_optimizer.build(model.discriminator.trainable_variables)

@@ -16,7 +16,7 @@ from keras import ops
 
 from dlpipe.config.common import Strict
 from dlpipe.families.registry import Family, register
-from dlpipe.training.optimizers import build_optimizer
+from dlpipe.training.optimizers import compile_optimizer_only
 
 
 class PerceptronModelConfig(Strict):
@@ -111,11 +111,6 @@ def build_perceptron(spec, config) -> Perceptron:
     return model
 
 
-def compile_perceptron(model, config, learning_rate) -> None:
-    training = config.training
-    model.compile(optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping))
-
-
 def check_config(config) -> None:
     if config.training.optimizer.name != "sgd":
         raise ValueError(
@@ -138,7 +133,7 @@ FAMILY = register(
         model_schema=PerceptronModelConfig,
         tasks=("classification",),
         build=build_perceptron,
-        compile=compile_perceptron,
+        compile=compile_optimizer_only,
         default_dataset="iris_local/setosa_vs_rest",
         # The mean absolute error of the one-hot output is the fraction misclassified.
         losses=("mean_absolute_error",),

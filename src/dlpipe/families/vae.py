@@ -31,7 +31,7 @@ from dlpipe.models.deconv import (
     image_output,
 )
 from dlpipe.models.preprocessing import model_inputs, pixel_scale
-from dlpipe.training.optimizers import build_optimizer
+from dlpipe.training.optimizers import compile_optimizer_only
 
 LOSS_TERMS = ("loss", "reconstruction_loss", "kl_loss", "negative_elbo")
 
@@ -220,11 +220,6 @@ def build_vae(spec, config) -> VariationalAutoencoder:
     return vae
 
 
-def compile_vae(model, config, learning_rate) -> None:
-    training = config.training
-    model.compile(optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping))
-
-
 def check_config(config) -> None:
     if config.model.initializer.name == "pretrained":
         raise ValueError("model.initializer.name: 'pretrained' is not supported by the vae family")
@@ -246,7 +241,7 @@ FAMILY = register(
         model_schema=VaeModelConfig,
         tasks=("generation",),
         build=build_vae,
-        compile=compile_vae,
+        compile=compile_optimizer_only,
         default_dataset="fashion_mnist_local",
         extra_metrics={f"{prefix}{term}": "minimize" for term in LOSS_TERMS for prefix in ("", "val_")},
         # Not `val_loss`, which grows while the KL weight warms up in training.

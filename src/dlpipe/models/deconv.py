@@ -24,21 +24,29 @@ def _activate(x, encoder: ConvEncoderConfig, name: str):
     )
 
 
+def _conv_stack(x, layer, filters_list, encoder: ConvEncoderConfig, options: LayerOptions, name: str, **conv):
+    """One ``layer`` (Conv2D or Conv2DTranspose) per filter count, each followed by batch norm
+    (when the encoder has it; it makes the bias redundant) and the encoder's activation."""
+    for index, filters in enumerate(filters_list):
+        layer_name = f"{name}{index + 1}"
+        x = layer(filters, use_bias=not encoder.batch_norm, name=layer_name, **conv, **options())(x)
+        x = _activate(x, encoder, layer_name)
+    return x
+
+
 def conv_encoder(x, encoder: ConvEncoderConfig, options: LayerOptions, prefix: str = "encoder"):
     """One strided convolution (then batch norm when configured, then the activation) per filter count."""
-    for index, filters in enumerate(encoder.filters):
-        name = f"{prefix}_conv{index + 1}"
-        x = layers.Conv2D(
-            filters,
-            encoder.kernel_size,
-            strides=encoder.stride,
-            padding=encoder.padding,
-            use_bias=not encoder.batch_norm,
-            name=name,
-            **options(),
-        )(x)
-        x = _activate(x, encoder, name)
-    return x
+    return _conv_stack(
+        x,
+        layers.Conv2D,
+        encoder.filters,
+        encoder,
+        options,
+        f"{prefix}_conv",
+        kernel_size=encoder.kernel_size,
+        strides=encoder.stride,
+        padding=encoder.padding,
+    )
 
 
 def deconv_decoder(
@@ -49,20 +57,18 @@ def deconv_decoder(
     prefix: str = "decoder",
 ):
     """One transposed convolution per encoder layer, with the encoder's filters in reverse order."""
-    for index, filters in enumerate(reversed(encoder.filters)):
-        name = f"{prefix}_deconv{index + 1}"
-        x = layers.Conv2DTranspose(
-            filters,
-            decoder.kernel_size,
-            strides=decoder.stride,
-            padding=decoder.padding,
-            output_padding=decoder.output_padding,
-            use_bias=not encoder.batch_norm,
-            name=name,
-            **options(),
-        )(x)
-        x = _activate(x, encoder, name)
-    return x
+    return _conv_stack(
+        x,
+        layers.Conv2DTranspose,
+        list(reversed(encoder.filters)),
+        encoder,
+        options,
+        f"{prefix}_deconv",
+        kernel_size=decoder.kernel_size,
+        strides=decoder.stride,
+        padding=decoder.padding,
+        output_padding=decoder.output_padding,
+    )
 
 
 def dense_to_feature_map(

@@ -83,6 +83,14 @@ class Task:
         raise NotImplementedError
 
 
+def batch_target_fn(task: Task, spec: DataSpec):
+    """The ``target_fn`` of :func:`dlpipe.data.input_pipeline.make_dataset` for ``task``, or None
+    when the task feeds its encoded targets unchanged (no per-batch step is added then)."""
+    if type(task).batch_targets is Task.batch_targets:
+        return None
+    return lambda inputs, targets: task.batch_targets(inputs, targets, spec)
+
+
 def predict(model: keras.Model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     """The model's outputs on raw inputs, quietly (no progress bar)."""
     from dlpipe.data.input_pipeline import make_dataset

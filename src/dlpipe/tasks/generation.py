@@ -7,7 +7,7 @@ import numpy as np
 from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.spec import DataSpec
 from dlpipe.models.preprocessing import pixel_scale
-from dlpipe.tasks.base import Evaluation
+from dlpipe.tasks.base import Evaluation, batch_target_fn
 from dlpipe.tasks.images import ImageTask
 
 # A generated image counts as recognisable when the judge gives one class at least this probability.
@@ -84,7 +84,7 @@ class Generation(ImageTask):
             batch_size=batch_size,
             training=False,
             seed=0,
-            target_fn=lambda x, y: self.batch_targets(x, y, spec),
+            target_fn=batch_target_fn(self, spec),
         )
         return {
             name: float(value) for name, value in model.evaluate(data, verbose=0, return_dict=True).items()
@@ -97,10 +97,9 @@ def judge_samples(generated, train_sample, test_sample, spec: DataSpec) -> dict:
 
     judge_sample, held_out = judge_and_held_out(train_sample)
     judge = train_judge(judge_sample, spec)
-    probabilities = judge.probabilities(generated)
-    test_probabilities = judge.probabilities(test_sample[0])
-    test_features = judge.embed(test_sample[0])
-    distance = frechet_distance(judge.embed(generated), test_features)
+    probabilities, generated_features = judge.read(generated)
+    test_probabilities, test_features = judge.read(test_sample[0])
+    distance = frechet_distance(generated_features, test_features)
     # As many real images as generated ones, so both distances carry the same sampling noise.
     floor = frechet_distance(judge.embed(held_out[: len(generated)]), test_features)
     counts = np.bincount(np.argmax(probabilities, axis=-1), minlength=spec.num_classes)

@@ -16,6 +16,7 @@ from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.spec import DataSpec
 from dlpipe.families import get_family
 from dlpipe.tasks import get_task
+from dlpipe.tasks.base import batch_target_fn
 from dlpipe.training.optimizers import build_learning_rate, compile_model, schedule_callbacks
 from dlpipe.training.strategy import resolve_strategy
 
@@ -154,12 +155,11 @@ def encoded_targets(config: FamilyConfig, targets: np.ndarray, spec: DataSpec) -
 def _build_datasets(
     config: FamilyConfig, splits, spec: DataSpec, batch_size, train_subset, validation_subset
 ):
-    task = get_task(config.task)
     common = {
         "batch_size": batch_size,
         "seed": config.seed,
         "shuffle_buffer": config.dataset.shuffle_buffer,
-        "target_fn": lambda x, y: task.batch_targets(x, y, spec),
+        "target_fn": batch_target_fn(get_task(config.task), spec),
     }
     augmenter = build_augmenter([op.model_dump() for op in config.augmentation.ops], spec, config.seed)
     train_data = make_dataset(

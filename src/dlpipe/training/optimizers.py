@@ -81,6 +81,13 @@ def build_optimizer(
     return optimizer_class(learning_rate=rate, **extra)
 
 
+def compile_optimizer_only(model: keras.Model, config, learning_rate) -> None:
+    """Compile a model whose own ``train_step`` computes its loss: only the configured optimizer
+    (with clipping), no loss or metrics."""
+    training = config.training
+    model.compile(optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping))
+
+
 def compile_model(model: keras.Model, config, learning_rate) -> None:
     """Compile ``model`` of a validated block ``config``: its family's compile when it has one,
     else the configured optimizer (with clipping) on the task's loss and metrics."""
