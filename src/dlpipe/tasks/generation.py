@@ -7,7 +7,7 @@ import numpy as np
 from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.spec import DataSpec
 from dlpipe.models.preprocessing import pixel_scale
-from dlpipe.tasks.base import Evaluation, batch_target_fn
+from dlpipe.tasks.base import Evaluation, batch_fn
 from dlpipe.tasks.images import ImageTask
 
 # A generated image counts as recognisable when the judge gives one class at least this probability.
@@ -84,7 +84,7 @@ class Generation(ImageTask):
             batch_size=batch_size,
             training=False,
             seed=0,
-            target_fn=batch_target_fn(self, spec),
+            batch_fn=batch_fn(self, spec),
         )
         return {
             name: float(value) for name, value in model.evaluate(data, verbose=0, return_dict=True).items()

@@ -21,7 +21,7 @@ class ImageTask(Task):
             )
 
     def encode_targets(self, targets: np.ndarray, spec: DataSpec, loss: str) -> np.ndarray:
-        return targets  # replaced batch by batch (batch_targets)
+        return targets  # replaced batch by batch (batch)
 
-    def batch_targets(self, inputs, encoded_targets, spec: DataSpec):
-        return inputs / pixel_scale(spec)
+    def batch(self, inputs, encoded_targets, spec: DataSpec):
+        return inputs, inputs / pixel_scale(spec)

@@ -16,7 +16,7 @@ from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.spec import DataSpec
 from dlpipe.families import get_family
 from dlpipe.tasks import get_task
-from dlpipe.tasks.base import batch_target_fn
+from dlpipe.tasks.base import batch_fn
 from dlpipe.training.optimizers import build_learning_rate, compile_model, schedule_callbacks
 from dlpipe.training.strategy import resolve_strategy
 
@@ -159,7 +159,7 @@ def _build_datasets(
         "batch_size": batch_size,
         "seed": config.seed,
         "shuffle_buffer": config.dataset.shuffle_buffer,
-        "target_fn": batch_target_fn(get_task(config.task), spec),
+        "batch_fn": batch_fn(get_task(config.task), spec),
     }
     augmenter = build_augmenter([op.model_dump() for op in config.augmentation.ops], spec, config.seed)
     train_data = make_dataset(
@@ -184,9 +184,10 @@ def _gradient_monitor(config: FamilyConfig, splits, spec: DataSpec, mlflow_run_i
     training = config.training
     monitor = training.gradient_monitor
     count = monitor.probe_batch_size
-    inputs = splits["x_train"][:count].astype(np.float32)
-    targets = get_task(config.task).batch_targets(
-        inputs, encoded_targets(config, splits["y_train"][:count], spec), spec
+    inputs, targets = get_task(config.task).batch(
+        splits["x_train"][:count].astype(np.float32),
+        encoded_targets(config, splits["y_train"][:count], spec),
+        spec,
     )
     return GradientHealthMonitor(
         inputs,

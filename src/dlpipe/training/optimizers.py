@@ -99,8 +99,9 @@ def compile_model(model: keras.Model, config, learning_rate) -> None:
         family.compile(model, config, learning_rate)
         return
     training = config.training
+    task = get_task(config.task)
     model.compile(
         optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping),
-        loss=training.loss,
-        metrics=get_task(config.task).compile_metrics(training.loss),
+        loss=task.compile_loss(training.loss),
+        metrics=task.compile_metrics(training.loss),
     )

@@ -6,6 +6,7 @@ and raises ``SourceFilesNotFoundError`` (``dlpipe.data.builders.sources``) namin
 where, and how to get it (``make dataset``).
 """
 
+from dlpipe.data.builders.cmudict_local import CmudictLocal
 from dlpipe.data.builders.fashion_mnist_local import FashionMnistLocal
 from dlpipe.data.builders.iris_local import IrisLocal
 from dlpipe.data.builders.sources import SourceFilesNotFoundError
@@ -14,6 +15,7 @@ from dlpipe.data.builders.uea_local import UeaLocal
 from dlpipe.data.builders.xor_points import XorPoints
 
 __all__ = [
+    "CmudictLocal",
     "FashionMnistLocal",
     "IrisLocal",
     "SourceFilesNotFoundError",
