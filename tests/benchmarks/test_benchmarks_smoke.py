@@ -40,6 +40,7 @@ BENCHMARKS = {
         "gru_test_accuracy_median",
     ],
     "vae_beta.py": ["beta_1_frechet_over_floor", "beta_1_negative_elbo"],
+    "seq2seq_attention.py": ["none_word_error_rate", "additive_word_error_rate_longest", "dot_fit_s"],
 }
 
 

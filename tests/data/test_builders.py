@@ -227,3 +227,41 @@ def test_parse_ts_errors_say_where(change, error):
 def test_parse_ts_needs_data_section():
     with pytest.raises(TsFormatError, match="no '@data' line"):
         parse_ts(TS_TEXT.split("@data")[0], source="tiny.ts")
+
+
+def test_cmudict_words_and_their_first_pronunciation():
+    from dlpipe.data.builders.cmudict_local import parse_cmudict
+
+    text = "\n".join(
+        [
+            "abandon AH0 B AE1 N D AH0 N",
+            "read R EH1 D",
+            "read(2) R IY1 D",  # an alternative: the first pronunciation is kept
+            "a.m. EY2 EH1 M",  # not letters and apostrophes: left out
+            "'bout B AW1 T",
+            "aalborg AO1 L B AO0 R G # place, danish",
+        ]
+    )
+    assert parse_cmudict(text) == {
+        "abandon": "AH B AE N D AH N",
+        "read": "R EH D",
+        "'bout": "B AW T",
+        "aalborg": "AO L B AO R G",
+    }
+    with pytest.raises(ValueError, match="line 2"):
+        parse_cmudict("read R EH1 D\nbroken r3d\n")
+
+
+def test_cmudict_is_split_by_word_once_and_for_all(build):
+    builder = build("cmudict_local")
+    assert builder.info.supervised_keys == ("spelling", "pronunciation")
+    splits = {split: examples(builder, split) for split in ("train", "test")}
+    assert {split: len(rows) for split, rows in splits.items()} == {"train": 112_433, "test": 12_493}
+    words = {split: {row["spelling"].decode() for row in rows} for split, rows in splits.items()}
+    assert not words["train"] & words["test"]  # no test word is seen in training
+    phonemes = {token for row in splits["train"] for token in row["pronunciation"].decode().split()}
+    assert len(phonemes) == 39 and not any(symbol[-1].isdigit() for symbol in phonemes)
+    pronunciations = {row["spelling"].decode(): row["pronunciation"].decode() for row in splits["test"]}
+    from dlpipe.data.builders.cmudict_local import split_words
+
+    assert set(split_words(sorted(words["train"] | words["test"]))["test"]) == set(pronunciations)

@@ -135,7 +135,8 @@ def test_mlp_smoke_run_completes(project):
     assert len(study_trials(project, "mlp")) == 2
 
 
-# Each task's own metrics and figures, as logged to the pipeline's parent run.
+# Each task's own metrics and figures (and a family's own figure), as logged to the pipeline's
+# parent run.
 TASK_OUTPUTS = {
     "rnn_forecast": ({"test_mae", "test_rmse", "test_naive_mae", "test_mae_over_naive"}, "predictions.png"),
     "autoencoder": (
@@ -146,11 +147,16 @@ TASK_OUTPUTS = {
         {"test_negative_elbo", "test_kl_loss", "test_frechet_distance", "test_confident_share"},
         "samples.png",
     ),
+    "transformer": ({"test_accuracy", "test_ngram_baseline_accuracy"}, "attention_maps.png"),
+    "seq2seq_attention": (
+        {"test_word_error_rate", "test_token_error_rate", "test_word_error_rate_longest", "test_loss"},
+        "attention_maps.png",
+    ),
 }
 
 
 @pytest.mark.parametrize("pipeline", sorted(TASK_OUTPUTS))
-def test_regression_reconstruction_and_generation_runs_are_tracked(project, pipeline):
+def test_each_task_run_is_tracked_with_its_own_metrics_and_figures(project, pipeline):
     result = kedro(project, "run", f"--pipelines={pipeline}", "--env=smoke")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     client = mlflow_client(project)

@@ -55,10 +55,20 @@ class GradientMonitorConfig(Strict):
 class LearningRateScheduleConfig(Strict):
     name: Literal["constant", "cosine", "exponential", "reduce_on_plateau"] = "constant"
     alpha: UnitFraction = 0.0  # cosine: the final learning rate as a fraction of the initial one
+    # cosine: the rate first grows linearly from 0 to the optimizer's over this many epochs.
+    warmup_epochs: NonNegativeInt = 0
     decay_rate: float = Field(0.9, gt=0.0, le=1.0)  # exponential: factor per epoch
     factor: float = Field(0.5, gt=0.0, lt=1.0)  # reduce_on_plateau: factor per plateau
     patience: NonNegativeInt = 2  # reduce_on_plateau: epochs without improvement
     min_learning_rate: float = Field(0.0, ge=0.0)  # reduce_on_plateau: the floor
+
+    @model_validator(mode="after")
+    def _warmup_with_cosine(self) -> LearningRateScheduleConfig:
+        if self.warmup_epochs and self.name != "cosine":
+            raise ValueError(
+                f"warmup_epochs: {self.warmup_epochs} warm-up epochs need name 'cosine', got '{self.name}'"
+            )
+        return self
 
 
 class EarlyStoppingConfig(Strict):

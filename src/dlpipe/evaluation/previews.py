@@ -57,7 +57,7 @@ def _preview_text(inputs, targets, spec: DataSpec, count: int):
     """The first ``count`` training examples (input → target) beside the input lengths."""
     figure, (listing, lengths) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 2]})
     pairs = [
-        f"{x.decode('utf-8')}  →  {y.decode('utf-8')}"
+        f"{x.decode('utf-8')}  →  {y.decode('utf-8') if spec.target == 'text' else _target_label(spec, y)}"
         for x, y in zip(inputs[:count], targets[:count], strict=True)
     ]
     listing.text(0.0, 1.0, "\n".join(pairs), va="top", family="monospace", fontsize=9)

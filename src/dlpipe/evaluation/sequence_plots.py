@@ -1,4 +1,4 @@
-"""Figures of sequence-to-sequence models: where their errors fall and what they attend to."""
+"""Figures of sequence-to-sequence models: where their errors fall."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 
 def plot_error_by_length(by_length: list[dict]) -> plt.Figure:
@@ -28,24 +27,5 @@ def plot_error_by_length(by_length: list[dict]) -> plt.Figure:
     counts.bar(lengths, [row["count"] for row in by_length], color="grey")
     counts.set_xlabel("input length (characters)")
     counts.set_ylabel("test examples")
-    figure.tight_layout()
-    return figure
-
-
-def plot_attention_maps(maps: list[tuple[list[str], list[str], np.ndarray]]) -> plt.Figure:
-    """One heat map per example: ``(input tokens, output tokens, weights)``, weights of shape
-    (outputs, inputs), each output's weights over the inputs summing to one."""
-    columns = min(3, len(maps))
-    rows = -(-len(maps) // columns)
-    figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False)
-    for axes, (source, output, weights) in zip(grid.flat, maps, strict=False):
-        axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-        axes.set_xticks(range(len(source)), source)
-        axes.set_yticks(range(len(output)), output, fontsize=8)
-        axes.set_xlabel("input")
-        axes.set_ylabel("output")
-    for axes in list(grid.flat)[len(maps) :]:
-        axes.axis("off")
-    figure.suptitle("Attention of each output step over the input (test examples)")
     figure.tight_layout()
     return figure

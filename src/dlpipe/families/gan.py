@@ -229,7 +229,7 @@ def training_callbacks(config, *, splits, spec, mlflow_run_id=None, **fit) -> li
     from dlpipe.training.generation_monitor import FrechetDistanceMonitor
 
     # The same judge as the evaluation's: trained on the same first training images.
-    count = get_task(config.task).train_examples_for_evaluation
+    count = get_task(config.task).train_examples_for_evaluation(spec)
     judge_sample, _ = judge_and_held_out((splits["x_train"][:count], splits["y_train"][:count]))
     return [
         FrechetDistanceMonitor(

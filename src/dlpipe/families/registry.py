@@ -49,6 +49,9 @@ class Family:
     # Keras callbacks of the family's own, added first to every fit of its models (tuning and
     # training): ``callbacks(config, splits=..., spec=..., mlflow_run_id=...)``.
     callbacks: Callable[..., list] | None = None
+    # Figures of the family's own beside the task's, from the trained model and the raw test
+    # split: ``evaluation_figures(model, inputs, targets, spec) -> {name: figure}``.
+    evaluation_figures: Callable[..., dict] | None = None
 
     def monitored_metrics(self, task: str) -> dict[str, str]:
         """Every metric this family's fits on ``task`` report, training and ``val_``, with its

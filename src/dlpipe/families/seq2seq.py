@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Literal
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 from pydantic import Field
@@ -135,13 +134,6 @@ class Seq2Seq(keras.Model):
         words = tf.ragged.boolean_mask(tf.gather(vocabulary, ids), kept)
         return tf.strings.reduce_join(words, axis=1, separator=" ")
 
-    def predict(self, x, *args, **kwargs):
-        """``predict`` that also takes a NumPy array of strings (as loaded: bytes objects), which
-        Keras' array adapter refuses."""
-        if isinstance(x, np.ndarray) and x.dtype == object:
-            x = tf.constant(x)
-        return super().predict(x, *args, **kwargs)
-
     def predict_step(self, data):
         strings, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self.detokenize(self.decode(strings)[0])
@@ -151,7 +143,7 @@ class Seq2Seq(keras.Model):
         longest test inputs among the first hundred (none without attention)."""
         if not self.attends:
             return {}
-        from dlpipe.evaluation.sequence_plots import plot_attention_maps
+        from dlpipe.evaluation.attention_plots import plot_attention_maps
 
         chosen = sorted(range(min(100, len(inputs))), key=lambda index: -len(inputs[index]))[:ATTENTION_MAPS]
         ids, attention = self.decode(tf.constant(inputs[chosen]))

@@ -32,7 +32,11 @@ class Task:
     main_metric: ClassVar[str]
     # Training examples the evaluation fits something on (a linear probe, a reference
     # distribution); the data stage keeps that many beside the test split.
-    train_examples_for_evaluation: ClassVar[int] = 0
+    examples_for_evaluation: ClassVar[int] = 0
+
+    def train_examples_for_evaluation(self, spec: DataSpec) -> int:
+        """How many of the first training examples the evaluation of ``spec``'s data reads."""
+        return self.examples_for_evaluation
 
     def monitored_metrics(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """Every metric a fit reports, mapped to its direction: the loss and the task's metrics
@@ -84,7 +88,7 @@ class Task:
         """Score ``model`` on raw test ``inputs`` and their ``targets`` (as loaded).
 
         ``train_sample`` is ``(inputs, targets)`` of the first
-        ``train_examples_for_evaluation`` training examples, for the tasks that need them.
+        ``train_examples_for_evaluation(spec)`` training examples, for the tasks that need them.
         """
         raise NotImplementedError
 

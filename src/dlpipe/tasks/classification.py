@@ -29,6 +29,10 @@ class Classification(Task):
     metrics = {"accuracy": "maximize"}
     main_metric = "val_accuracy"
 
+    def train_examples_for_evaluation(self, spec: DataSpec) -> int:
+        # Strings: every training example, for the character n-gram baseline.
+        return spec.num_train if spec.modality == "text" else 0
+
     def check_data(self, spec: DataSpec, loss: str) -> None:
         if spec.target != "class":
             raise ValueError(
@@ -86,8 +90,28 @@ class Classification(Task):
         }
         for index, name in enumerate(spec.class_names):
             metrics[f"test_f1_class_{index}"] = float(report[name]["f1-score"])
+        if spec.modality == "text" and train_sample is not None:
+            metrics["test_ngram_baseline_accuracy"] = ngram_baseline_accuracy(train_sample, inputs, targets)
         return Evaluation(
             metrics=metrics,
             report={**report, "confusion_matrix": matrix},
             figures={"confusion_matrix": plot_confusion_matrix(matrix, spec.class_names)},
         )
+
+
+def ngram_baseline_accuracy(train_sample, inputs, targets) -> float:
+    """Test accuracy of the classic baseline for strings: logistic regression on the TF-IDF
+    weights of their character 1- to 4-grams (within word boundaries), fitted on ``train_sample``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    def text(values):
+        return [value.decode("utf-8") for value in values]
+
+    baseline = make_pipeline(
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True),
+        LogisticRegression(max_iter=1000),
+    )
+    baseline.fit(text(train_sample[0]), train_sample[1])
+    return float(np.mean(baseline.predict(text(inputs)) == targets))

@@ -45,7 +45,7 @@ class Generation(ImageTask):
     default_loss = "binary_crossentropy"
     metrics: dict[str, str] = {}
     main_metric = "val_loss"
-    train_examples_for_evaluation = JUDGE_IMAGES + FLOOR_IMAGES
+    examples_for_evaluation = JUDGE_IMAGES + FLOOR_IMAGES
 
     def compile_metrics(self, loss: str) -> list:
         return []

@@ -21,7 +21,7 @@ class Reconstruction(ImageTask):
 
     Its model must name its bottleneck layer ``code``. The evaluation scores the reconstruction
     per pixel (MSE and binary cross-entropy) and the code itself: a linear probe, logistic
-    regression fitted on the codes of ``train_examples_for_evaluation`` training images, is scored
+    regression fitted on the codes of ``examples_for_evaluation`` training images, is scored
     on the test codes, beside the same probe on raw pixels.
     """
 
@@ -30,7 +30,7 @@ class Reconstruction(ImageTask):
     default_loss = "binary_crossentropy"
     metrics = {"mse": "minimize"}
     main_metric = "val_loss"
-    train_examples_for_evaluation = 10_000
+    examples_for_evaluation = 10_000
 
     def output_head(self, x, spec: DataSpec, loss: str, name: str = "reconstruction", **layer_kwargs):
         from dlpipe.models.deconv import image_output

@@ -16,6 +16,15 @@ def build_learning_rate(
     starts from the plain initial rate.
     """
     if schedule.name == "cosine":
+        warmup_steps = min(schedule.warmup_epochs, epochs) * steps_per_epoch
+        if warmup_steps:  # from 0 up to `initial`, then the cosine down from it
+            return keras.optimizers.schedules.CosineDecay(
+                0.0,
+                decay_steps=max(1, epochs * steps_per_epoch - warmup_steps),
+                alpha=schedule.alpha,
+                warmup_target=initial,
+                warmup_steps=warmup_steps,
+            )
         return keras.optimizers.schedules.CosineDecay(
             initial, decay_steps=max(1, epochs * steps_per_epoch), alpha=schedule.alpha
         )

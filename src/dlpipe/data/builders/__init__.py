@@ -12,6 +12,7 @@ from dlpipe.data.builders.iris_local import IrisLocal
 from dlpipe.data.builders.sources import SourceFilesNotFoundError
 from dlpipe.data.builders.sunspots_local import SunspotsLocal
 from dlpipe.data.builders.uea_local import UeaLocal
+from dlpipe.data.builders.wordlists_local import WordlistsLocal
 from dlpipe.data.builders.xor_points import XorPoints
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "SourceFilesNotFoundError",
     "SunspotsLocal",
     "UeaLocal",
+    "WordlistsLocal",
     "XorPoints",
 ]

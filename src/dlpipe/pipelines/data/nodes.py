@@ -9,6 +9,7 @@ import numpy as np
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.loading import load_splits
 from dlpipe.tasks import get_task
+from dlpipe.training.fit import check_fits_data
 
 
 def load_dataset(
@@ -26,7 +27,8 @@ def load_dataset(
     family_config = parse_node_config(config)
     splits, spec = load_splits(family_config.dataset, family_config.seed)
     evaluation_data = {"x_test": splits["x_test"], "y_test": splits["y_test"]}
-    count = get_task(family_config.task).train_examples_for_evaluation
+    check_fits_data(family_config, spec)  # before any training time is spent
+    count = get_task(family_config.task).train_examples_for_evaluation(spec)
     if count:
         evaluation_data.update(x_train=splits["x_train"][:count], y_train=splits["y_train"][:count])
     return splits, spec.model_dump(mode="json"), evaluation_data

@@ -10,6 +10,7 @@ import numpy as np
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
 from dlpipe.evaluation.plots import plot_training_curves
+from dlpipe.families import get_family
 from dlpipe.tasks import get_task
 
 
@@ -20,7 +21,8 @@ def evaluate_model(
     config: dict[str, Any],
 ):
     """Evaluate the trained model on the raw test split (``x_test``, ``y_test``) by its task,
-    which also gets the training examples kept for it (``x_train``, ``y_train``) when it asked.
+    which also gets the training examples kept for it (``x_train``, ``y_train``) when it asked;
+    the family's own figures are added to the task's.
 
     Returns:
         MLflow metrics (``test_loss`` and the task's own, e.g. ``test_accuracy`` or ``test_mae``),
@@ -37,6 +39,13 @@ def evaluate_model(
         batch_size=family_config.training.batch_size,
         train_sample=(test_split["x_train"], test_split["y_train"]) if "x_train" in test_split else None,
     )
+    family = get_family(family_config.model.family)
+    if family.evaluation_figures is not None:
+        result.figures.update(
+            family.evaluation_figures(
+                trained_model, test_split["x_test"], test_split["y_test"], DataSpec.model_validate(data_spec)
+            )
+        )
     mlflow_metrics = {key: {"value": float(value), "step": 0} for key, value in result.metrics.items()}
     figures = {f"{name}.png": figure for name, figure in result.figures.items()}
     return mlflow_metrics, result.report, figures
