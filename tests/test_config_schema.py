@@ -55,7 +55,7 @@ BAD_VALUES = {
     "loss maximized": ({"tuning.metric": "val_loss"}, "cnn.tuning.direction", "must be minimized"),
     "unknown initializer": ({"model.initializer.name": "xavier"}, "cnn.model.initializer.name", "xavier"),
     "unknown loss": ({"training.loss": "hinge"}, "cnn.training.loss", "hinge"),
-    "unregistered family": ({"model.family": "transformer"}, "cnn.model.family", "transformer"),
+    "unregistered family": ({"model.family": "capsule"}, "cnn.model.family", "capsule"),
     "regression metric on a classification family": (
         {"tuning.metric": "val_mae", "tuning.direction": "minimize"},
         "cnn.tuning.metric",
@@ -97,11 +97,11 @@ def test_variant_blocks_are_named_after_their_family():
 
 
 def test_block_naming_an_unregistered_family_is_rejected():
-    params = with_overrides(load_project_params("base")["cnn"], {"model.family": "transformer"})
+    params = with_overrides(load_project_params("base")["cnn"], {"model.family": "capsule"})
     with pytest.raises(ConfigError) as raised:
-        validate_parameters({"transformer": params})
+        validate_parameters({"capsule": params})
     message = str(raised.value)
-    assert "transformer.model.family" in message and "unknown family 'transformer'" in message
+    assert "capsule.model.family" in message and "unknown family 'capsule'" in message
     assert "cnn" in message and "mlp" in message  # the registered ones are listed
 
 

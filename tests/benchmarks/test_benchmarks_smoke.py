@@ -41,6 +41,7 @@ BENCHMARKS = {
     ],
     "vae_beta.py": ["beta_1_frechet_over_floor", "beta_1_negative_elbo"],
     "seq2seq_attention.py": ["none_word_error_rate", "additive_word_error_rate_longest", "dot_fit_s"],
+    "vit_vs_cnn.py": ["cnn_test_accuracy", "transformer_vit_test_accuracy", "transformer_vit_trained_s"],
 }
 
 

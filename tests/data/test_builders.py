@@ -265,3 +265,28 @@ def test_cmudict_is_split_by_word_once_and_for_all(build):
     from dlpipe.data.builders.cmudict_local import split_words
 
     assert set(split_words(sorted(words["train"] | words["test"]))["test"]) == set(pronunciations)
+
+
+def test_word_lists_keep_unambiguous_lowercase_words():
+    from dlpipe.data.builders.wordlists_local import read_word_list, unambiguous_sample
+
+    assert read_word_list("Haus\nhaus\nl'ubertà\nspew's\nétranglions\n\n") == {"haus", "étranglions"}
+    words = {"english": {"chat", "dog", "cat"}, "french": {"chat", "chien", "chaton"}}
+    sample = unambiguous_sample(words, per_language=2, seed=0)
+    assert sorted(sample["english"]) == ["cat", "dog"]  # "chat" is in both lists: left out
+    assert sorted(sample["french"]) == ["chaton", "chien"]
+    with pytest.raises(ValueError, match="english: 2 words of its own, fewer than 3"):
+        unambiguous_sample(words, per_language=3, seed=0)
+
+
+def test_word_lists_are_balanced_and_split_by_word(build):
+    builder = build("wordlists_local")
+    languages = builder.info.features["language"].names
+    assert languages == ["english", "french", "german", "italian", "spanish"]
+    rows = {split: examples(builder, split) for split in ("train", "test")}
+    for split, per_language in (("train", 18_000), ("test", 2_000)):
+        counts = Counter(languages[int(row["language"])] for row in rows[split])
+        assert counts == dict.fromkeys(languages, per_language)
+    words = {split: [row["word"].decode() for row in rows[split]] for split in rows}
+    assert len(set(words["train"]) | set(words["test"])) == 100_000  # no word twice, in any split
+    assert all(word.isalpha() and word == word.lower() for word in words["test"])

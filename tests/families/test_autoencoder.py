@@ -9,9 +9,9 @@ import pytest
 
 from dlpipe.config.schema import parse_family, with_overrides
 from dlpipe.data.loading import load_splits
-from dlpipe.families import get_family
+from dlpipe.families import check_fits_data, get_family
 from dlpipe.tasks import get_task
-from dlpipe.training.fit import check_fits_data, fit_model
+from dlpipe.training.fit import fit_model
 from tests.conftest import load_project_params
 from tests.families.conftest import assert_rejected_naming_the_key, shrunk_block
 

@@ -42,7 +42,7 @@ def test_block_builds_trains_saves_and_predicts_from_raw_inputs(block, tmp_path)
     reloaded = keras.models.load_model(path)
     raw = splits["x_test"][:16]
     assert raw.dtype == np.dtype(spec.input_dtype)  # as loaded: nothing scaled outside the model
-    # Strings go in as a string tensor: Keras' array adapter refuses NumPy object arrays.
+    # Strings go in as a string tensor: Keras' array adapter refuses arrays of bytes objects.
     fed = tf.constant(raw) if raw.dtype == object else raw
     before = model.predict(fed, verbose=0)
     after = reloaded.predict(fed, verbose=0)
@@ -51,8 +51,21 @@ def test_block_builds_trains_saves_and_predicts_from_raw_inputs(block, tmp_path)
         np.testing.assert_array_equal(after, before)
     else:
         np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
-
+    # What the model computes in training, on a batch as its task feeds it (a decoder's
+    # teacher-forced logits), is the same after reloading too.
     task = get_task(config.task)
+    inputs, _ = task.batch(
+        fed if raw.dtype == object else raw.astype("float32"),
+        task.encode_targets(splits["y_test"][:16], spec, config.training.loss),
+        spec,
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded(inputs, training=False)),
+        keras.ops.convert_to_numpy(model(inputs, training=False)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
     count = task.train_examples_for_evaluation(spec)
     evaluation = task.evaluate(
         reloaded,

@@ -12,7 +12,8 @@ import pytest
 
 from dlpipe.config.schema import ConfigError, parse_family, with_overrides
 from dlpipe.data.loading import load_splits
-from dlpipe.training.fit import check_fits_data, fit_model
+from dlpipe.families import check_fits_data
+from dlpipe.training.fit import fit_model
 from tests.conftest import load_project_params
 from tests.families.conftest import assert_rejected_naming_the_key, shrunk_block
 

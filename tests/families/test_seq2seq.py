@@ -3,12 +3,14 @@ outputs, attention over the real input letters, and bad values rejected before a
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from dlpipe.config.schema import parse_family, with_overrides
 from dlpipe.data.loading import load_splits
+from dlpipe.families import get_family
 from dlpipe.tasks import get_task
 from dlpipe.tasks.seq2seq import END_ID, PAD_ID, START_ID, UNKNOWN_ID, output_vocabulary
 from dlpipe.training.fit import fit_model
@@ -27,11 +29,6 @@ BAD_VALUES = {
         {"training.loss": "mean_squared_error"},
         "seq2seq_attention.training.loss",
         "sparse_categorical_crossentropy",
-    ),
-    "gradient monitor on strings": (
-        {"training.gradient_monitor.enabled": True},
-        "training.gradient_monitor.enabled",
-        "set it to false",
     ),
     "task the family cannot learn": ({"task": "classification"}, "seq2seq_attention.task", "seq2seq"),
 }
@@ -54,6 +51,20 @@ def trained(tmp_path_factory):
     splits, spec = load_splits(config.dataset, config.seed)
     model, history = fit_model(config, splits, spec, epochs=2, callbacks=[])
     return splits, spec, model, history
+
+
+def test_gradient_monitor_differentiates_the_teacher_forced_loss(trained):
+    from dlpipe.training.fit import _gradient_monitor
+
+    splits, spec, model, _ = trained
+    config = parse_family(
+        "seq2seq_attention", with_overrides(BLOCK, {"training.gradient_monitor.enabled": True})
+    )
+    monitor = _gradient_monitor(config, splits, spec, mlflow_run_id=None)
+    monitor.set_model(model)
+    norms = monitor.layer_gradient_norms()
+    assert {"encoder", "decoder"} <= set(norms), norms
+    assert all(np.isfinite(value) and value > 0 for value in norms.values()), norms
 
 
 def test_targets_are_fed_one_step_late_and_padding_is_not_scored():
@@ -82,7 +93,7 @@ def test_token_accuracy_leaves_padding_out(trained):
     scores = TASK.teacher_forced_scores(model, splits["x_val"], splits["y_val"], spec, batch_size=64)
     # Counted over padding too it would be about half; graph and eager runs may flip a near tie.
     assert history["val_token_accuracy"][-1] == pytest.approx(scores["test_token_accuracy"], abs=2e-3)
-    assert history["val_loss"][-1] == pytest.approx(scores["test_loss"], rel=1e-3)
+    assert history["val_loss"][-1] == pytest.approx(scores["test_loss"], rel=2e-2)  # per batch vs per token
     assert history["val_token_accuracy"][-1] > history["val_token_accuracy"][0]
 
 
@@ -135,7 +146,9 @@ def test_evaluation_scores_decoded_words_by_edit_distance(trained):
         np.mean(np.array(wrong)[longest])
     )
     assert sum(row["count"] for row in evaluation.report["by_input_length"]) == len(inputs)
-    assert set(evaluation.figures) == {"error_rate_by_length", "attention_maps"}
+    assert set(evaluation.figures) == {"error_rate_by_length"}
+    own = get_family("seq2seq").evaluation_figures(model, inputs, targets, spec)
+    assert set(own) == {"attention_maps"}
 
 
 def _spec(tokens):
@@ -155,3 +168,17 @@ def _spec(tokens):
         max_input_length=3,
         max_target_length=3,
     )
+
+
+def test_reloaded_model_decodes_odd_raw_strings(trained, tmp_path):
+    splits, spec, model, _ = trained
+    path = tmp_path / "seq2seq.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    odd = ["", "ABANDON", "abandon", "zq9ß", "a" * 60]
+    decoded = [value.decode() for value in reloaded.predict(tf.constant(odd), verbose=0)]
+    assert decoded[1] == decoded[2], "upper case reads as lower case"
+    for value in decoded:
+        assert set(value.split()) <= set(spec.target_tokens)
+        assert len(value.split()) < model.max_output_length
+    assert reloaded.predict(tf.constant([""]), verbose=0).shape == (1,)  # a batch of empty strings

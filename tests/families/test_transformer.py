@@ -6,12 +6,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from dlpipe.config.schema import parse_family, with_overrides
 from dlpipe.data.loading import load_splits
-from dlpipe.families import get_family
+from dlpipe.families import check_fits_data, get_family
 from dlpipe.families.transformer import attention_weights
-from dlpipe.training.fit import check_fits_data
 from dlpipe.training.optimizers import build_learning_rate
 from tests.conftest import image_spec, load_project_params
 from tests.families.conftest import assert_rejected_naming_the_key, shrunk_block
@@ -23,7 +23,7 @@ BAD_VALUES = {
     "unknown positions": ({"model.positions": "rotary"}, "transformer.model.positions", "rotary"),
     "warm-up without the cosine": (
         {"training.lr_schedule": {"name": "constant", "warmup_epochs": 1}},
-        "warmup_epochs",
+        "transformer.training.lr_schedule.warmup_epochs",
         "cosine",
     ),
     "task the family cannot learn": ({"task": "regression"}, "transformer.task", "classification"),
@@ -90,3 +90,13 @@ def test_cosine_schedule_warms_up_linearly_then_decays():
     assert values[2] == pytest.approx(0.002, rel=1e-4)
     assert values[2] > values[3] > values[4]
     assert values[4] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_odd_raw_strings_get_probabilities(language_model):
+    _, spec, model = language_model
+    words = ["", "ÜBERGEBEN", "übergeben", "zq9ß", "a" * 200]
+    probabilities = model.predict(tf.constant(words), verbose=0)
+    assert np.all(np.isfinite(probabilities)) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probabilities[1], probabilities[2], atol=1e-6)  # Unicode lower case
+    alone = model.predict(tf.constant(["", ""]), verbose=0)  # a batch of empty strings
+    assert np.all(np.isfinite(alone))

@@ -89,6 +89,11 @@ class FamilyConfig(Strict):
                 "train_step, whose gradients the monitor (which differentiates the compiled loss) "
                 "cannot see; set it to false"
             )
+        initializer = getattr(self.model, "initializer", None)  # a family may name its own
+        if getattr(initializer, "name", None) == "pretrained" and not family.supports_pretrained:
+            raise ValueError(
+                f"model.initializer.name: 'pretrained' is not supported by the {family.name} family"
+            )
         if family.check_config is not None:
             family.check_config(self)
         self._search_space_targets_exist()

@@ -55,7 +55,8 @@ class GradientMonitorConfig(Strict):
 class LearningRateScheduleConfig(Strict):
     name: Literal["constant", "cosine", "exponential", "reduce_on_plateau"] = "constant"
     alpha: UnitFraction = 0.0  # cosine: the final learning rate as a fraction of the initial one
-    # cosine: the rate first grows linearly from 0 to the optimizer's over this many epochs.
+    # cosine: the rate first grows linearly from 0 to the optimizer's over this many epochs (a
+    # fit of fewer epochs, such as a short tuning trial, warms up throughout).
     warmup_epochs: NonNegativeInt = 0
     decay_rate: float = Field(0.9, gt=0.0, le=1.0)  # exponential: factor per epoch
     factor: float = Field(0.5, gt=0.0, lt=1.0)  # reduce_on_plateau: factor per plateau

@@ -122,9 +122,9 @@ def _by_frequency(counts: Counter) -> list[str]:
 
 
 def _text_vocabularies(inputs: np.ndarray, targets: np.ndarray | None) -> dict:
-    """The characters of the training strings and the whitespace-separated tokens of their
-    targets, most frequent first, and the longest of each."""
-    words = [value.decode("utf-8") for value in inputs]
+    """The characters of the training strings, lower-cased as the models read them, and the
+    whitespace-separated tokens of their targets, most frequent first, and the longest of each."""
+    words = [value.decode("utf-8").lower() for value in inputs]
     description = {
         "input_characters": _by_frequency(Counter(character for word in words for character in word)),
         "max_input_length": max(len(word) for word in words),
@@ -158,10 +158,7 @@ def describe(
         if isinstance(target_feature, tfds.features.ClassLabel):
             class_names = list(target_feature.names)
     text_targets = arrays["y_train"].dtype == object
-    for split in ("train", "val", "test"):
-        key = f"y_{split}"
-        if text_targets:
-            continue
+    for key in ("y_train", "y_val", "y_test") if not text_targets else ():
         arrays[key] = arrays[key].astype(np.int64) if class_names else arrays[key].astype(np.float32)
         if not class_names and arrays[key].ndim == 1:
             arrays[key] = arrays[key][:, None]

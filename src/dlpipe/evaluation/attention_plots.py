@@ -10,12 +10,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def longest_strings(strings, count: int = 6, among: int = 100) -> list[int]:
+    """Indices of the ``count`` longest strings (in characters) among the first ``among``: the
+    examples whose attention maps show the most."""
+    candidates = range(min(among, len(strings)))
+    return sorted(candidates, key=lambda index: -len(strings[index].decode("utf-8")))[:count]
+
+
 def plot_attention_maps(
     maps: list[tuple[list[str], list[str], np.ndarray]],
     title: str = "Attention of each output step over the input (test examples)",
+    axis_names: tuple[str, str] = ("input", "output"),
 ) -> plt.Figure:
     """One heat map per example: ``(input tokens, output tokens, weights)``, weights of shape
-    (outputs, inputs), each output's weights over the inputs summing to one."""
+    (outputs, inputs), each output's weights over the inputs summing to one; ``axis_names``
+    labels the inputs' axis and the outputs'."""
     columns = min(3, len(maps))
     rows = -(-len(maps) // columns)
     figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False)
@@ -23,8 +32,8 @@ def plot_attention_maps(
         axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         axes.set_xticks(range(len(source)), source)
         axes.set_yticks(range(len(output)), output, fontsize=8)
-        axes.set_xlabel("input")
-        axes.set_ylabel("output")
+        axes.set_xlabel(axis_names[0])
+        axes.set_ylabel(axis_names[1])
     for axes in list(grid.flat)[len(maps) :]:
         axes.axis("off")
     figure.suptitle(title)

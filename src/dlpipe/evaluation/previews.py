@@ -12,6 +12,8 @@ from dlpipe.evaluation.plots import plt
 def _target_label(spec: DataSpec, target) -> str:
     if spec.target == "class":
         return spec.class_names[int(target)]
+    if spec.target == "text":
+        return target.decode("utf-8")
     return f"{float(np.ravel(target)[0]):.3g}"
 
 
@@ -57,7 +59,7 @@ def _preview_text(inputs, targets, spec: DataSpec, count: int):
     """The first ``count`` training examples (input → target) beside the input lengths."""
     figure, (listing, lengths) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 2]})
     pairs = [
-        f"{x.decode('utf-8')}  →  {y.decode('utf-8') if spec.target == 'text' else _target_label(spec, y)}"
+        f"{x.decode('utf-8')}  →  {_target_label(spec, y)}"
         for x, y in zip(inputs[:count], targets[:count], strict=True)
     ]
     listing.text(0.0, 1.0, "\n".join(pairs), va="top", family="monospace", fontsize=9)

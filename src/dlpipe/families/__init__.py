@@ -27,6 +27,17 @@ def registered_families() -> dict[str, Family]:
     return registered()
 
 
+def check_fits_data(config, spec) -> None:
+    """Raise ValueError, naming the key, when the block's family or task cannot learn the data
+    ``spec`` describes (run by the data stage as soon as the data is loaded, and by every fit)."""
+    from dlpipe.tasks import get_task
+
+    get_task(config.task).check_data(spec, config.training.loss)
+    family = get_family(config.model.family)
+    if family.check_data is not None:
+        family.check_data(spec, config)
+
+
 def get_family(name: str) -> Family:
     """The family registered as ``name``; KeyError lists the registered ones."""
     families = registered_families()
@@ -36,4 +47,4 @@ def get_family(name: str) -> Family:
         raise KeyError(f"unknown model family {name!r}; registered: {sorted(families)}") from None
 
 
-__all__ = ["Family", "get_family", "register", "registered_families"]
+__all__ = ["Family", "check_fits_data", "get_family", "register", "registered_families"]

@@ -200,11 +200,6 @@ def compile_gan(model: Gan, config, learning_rate) -> None:
     model.discriminator_optimizer.build(model.discriminator.trainable_variables)
 
 
-def check_config(config) -> None:
-    if config.model.initializer.name == "pretrained":
-        raise ValueError("model.initializer.name: 'pretrained' is not supported by the gan family")
-
-
 def check_data(spec, config) -> None:
     if spec.target != "class":
         raise ValueError(
@@ -259,7 +254,7 @@ FAMILY = register(
             "val_frechet_distance": "minimize",
         },
         main_metric="val_frechet_distance",
-        check_config=check_config,
+        supports_pretrained=False,
         check_data=check_data,
         callbacks=training_callbacks,
     )

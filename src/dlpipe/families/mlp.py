@@ -29,6 +29,11 @@ def build_mlp(spec, config) -> keras.Model:
 
 
 def check_fixed_size_inputs(spec, config) -> None:
+    if spec.modality == "text":
+        raise ValueError(
+            f"model.family: 'mlp' reads numbers; dataset '{spec.name}' has strings "
+            "(use a family that reads text)"
+        )
     if None in spec.input_shape:
         raise ValueError(
             f"model.family: 'mlp' needs inputs of one fixed size; dataset '{spec.name}' has "

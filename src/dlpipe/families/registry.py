@@ -49,6 +49,8 @@ class Family:
     # Keras callbacks of the family's own, added first to every fit of its models (tuning and
     # training): ``callbacks(config, splits=..., spec=..., mlflow_run_id=...)``.
     callbacks: Callable[..., list] | None = None
+    # Whether ``model.initializer.name: pretrained`` can copy a saved model's weights in.
+    supports_pretrained: bool = True
     # Figures of the family's own beside the task's, from the trained model and the raw test
     # split: ``evaluation_figures(model, inputs, targets, spec) -> {name: figure}``.
     evaluation_figures: Callable[..., dict] | None = None
@@ -57,6 +59,12 @@ class Family:
         """Every metric this family's fits on ``task`` report, training and ``val_``, with its
         direction."""
         return get_task(task).monitored_metrics(self.extra_metrics)
+
+
+def model_figures(model, inputs, targets, spec) -> dict:
+    """``Family.evaluation_figures`` of a family whose model draws its own figures with its
+    ``evaluation_figures(inputs, targets, spec)`` method."""
+    return model.evaluation_figures(inputs, targets, spec)
 
 
 def register(family: Family) -> Family:

@@ -27,12 +27,12 @@ from pydantic import Field
 
 from dlpipe.config.common import PositiveInt, UnitFraction
 from dlpipe.config.layers import ModelConfigBase
-from dlpipe.families.registry import Family, register
+from dlpipe.families.registry import Family, model_figures, register
 from dlpipe.models.blocks import LayerOptions
-from dlpipe.tasks.seq2seq import END_ID, PAD_ID, START_ID, output_vocabulary
+from dlpipe.models.preprocessing import character_ids
+from dlpipe.tasks.seq2seq import END_ID, PAD_ID, START_ID, UNKNOWN_ID, output_vocabulary
 
 CELLS = {"lstm": layers.LSTM, "gru": layers.GRU}
-ATTENTION_MAPS = 6  # test examples whose attention is plotted
 
 
 class Seq2SeqModelConfig(ModelConfigBase):
@@ -55,7 +55,7 @@ class Seq2Seq(keras.Model):
     states]`` (and the attention weights last, when it attends).
 
     Called on ``(strings, previous token ids)`` it returns the next-token logits (teacher
-    forcing); ``predict`` on raw strings returns the decoded strings.
+    forcing); ``predict`` on raw strings (a string tensor) returns the decoded strings.
     """
 
     def __init__(self, encoder, decoder, input_characters, output_tokens, max_output_length, **kwargs):
@@ -66,21 +66,28 @@ class Seq2Seq(keras.Model):
         self.output_tokens = list(output_tokens)
         self.max_output_length = int(max_output_length)
         # Ids: 0 pads, 1 is any character unseen in training, then the known characters.
-        self.vectorize = layers.TextVectorization(
-            standardize="lower", split="character", vocabulary=self.input_characters, name="characters"
+        self.vectorize = character_ids(self.input_characters)
+        self.emittable = tf.constant(
+            [index not in (PAD_ID, START_ID, UNKNOWN_ID) for index in range(len(output_tokens))]
         )
         self.num_states = len(encoder.outputs) - 1
         self.attends = len(decoder.outputs) > 1 + self.num_states
 
     def call(self, inputs, training=False):
         strings, previous = inputs
-        characters = self.vectorize(strings)
+        characters = self.characters(strings)
         encoded, *states = self.encoder(characters, training=training)
         # Masks are explicit here: the decoder masks the input characters itself, and the
         # logits' mask is the targets' padding (compute_mask), not one the attention layers
         # propagate; tf.identity leaves the tensors without Keras' implicit mask.
         encoded = tf.identity(encoded)
         return tf.identity(self.decoder([previous, encoded, characters, *states], training=training)[0])
+
+    def characters(self, strings):
+        """Character ids of raw strings, at least one position long: a batch of empty strings
+        is one padding step, not a sequence of none (which recurrent layers cannot read)."""
+        ids = self.vectorize(strings)
+        return tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
 
     def compute_mask(self, inputs, previous_mask=None):
         # Padding steps of the targets are neither in the loss nor in the token accuracy.
@@ -91,7 +98,7 @@ class Seq2Seq(keras.Model):
         length) or None)``; ids after the end id are padding. Each step is fed the previous
         step's most likely token, starting from the start id; decoding stops when every
         sequence has ended or after ``max_output_length`` tokens."""
-        characters = self.vectorize(tf.reshape(strings, [-1]))
+        characters = self.characters(tf.reshape(strings, [-1]))
         encoded, *states = self.encoder(characters, training=False)
         encoded = tf.identity(encoded)
         batch = tf.shape(characters)[0]
@@ -102,7 +109,9 @@ class Seq2Seq(keras.Model):
 
         def step(index, previous, finished, states, tokens, weights):
             outputs = self.decoder([previous, encoded, characters, *states], training=False)
-            token = tf.cast(tf.argmax(outputs[0][:, -1], axis=-1), tf.int32)
+            # Padding, start and unknown are never outputs: only a token or the end.
+            logits = tf.where(self.emittable, outputs[0][:, -1], tf.float32.min)
+            token = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
             token = tf.where(finished, PAD_ID, token)
             if self.attends:
                 weights = weights.write(index, tf.cast(outputs[-1][:, -1], tf.float32))
@@ -143,9 +152,9 @@ class Seq2Seq(keras.Model):
         longest test inputs among the first hundred (none without attention)."""
         if not self.attends:
             return {}
-        from dlpipe.evaluation.attention_plots import plot_attention_maps
+        from dlpipe.evaluation.attention_plots import longest_strings, plot_attention_maps
 
-        chosen = sorted(range(min(100, len(inputs))), key=lambda index: -len(inputs[index]))[:ATTENTION_MAPS]
+        chosen = longest_strings(inputs)
         ids, attention = self.decode(tf.constant(inputs[chosen]))
         maps = []
         for row, index in enumerate(chosen):
@@ -258,16 +267,6 @@ def build_seq2seq(spec, config) -> Seq2Seq:
     return seq2seq
 
 
-def check_config(config) -> None:
-    if config.model.initializer.name == "pretrained":
-        raise ValueError("model.initializer.name: 'pretrained' is not supported by the seq2seq family")
-    if config.training.gradient_monitor.enabled:
-        raise ValueError(
-            "training.gradient_monitor.enabled: the seq2seq family's inputs are strings and "
-            "previous tokens, which the gradient monitor's probe batch cannot hold; set it to false"
-        )
-
-
 FAMILY = register(
     Family(
         name="seq2seq",
@@ -275,6 +274,7 @@ FAMILY = register(
         tasks=("seq2seq",),
         build=build_seq2seq,
         default_dataset="cmudict_local",
-        check_config=check_config,
+        supports_pretrained=False,
+        evaluation_figures=model_figures,
     )
 )

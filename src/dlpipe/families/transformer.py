@@ -24,7 +24,8 @@ from dlpipe.config.common import PositiveInt, UnitFraction
 from dlpipe.config.layers import ModelConfigBase
 from dlpipe.families.registry import Family, register
 from dlpipe.models.blocks import LayerOptions
-from dlpipe.models.preprocessing import pixel_scale
+from dlpipe.models.preprocessing import character_ids, pixel_scale
+from dlpipe.models.pretrained import load_pretrained_weights
 from dlpipe.tasks import get_task
 
 ATTENTION_EXAMPLES = 6  # test examples whose attention is plotted
@@ -38,7 +39,7 @@ class TransformerModelConfig(ModelConfigBase):
     feed_forward: PositiveInt = 128  # hidden units of each block's feed-forward network
     dropout: UnitFraction = 0.1  # on attention weights, block outputs and before the output
     positions: Literal["learned", "sinusoidal"] = "learned"
-    patch_size: PositiveInt = 4  # images: the side of the square patches, dividing the image's
+    patch_size: PositiveInt = 4  # images: the side of the square patches; divides both image sides
 
 
 @keras.saving.register_keras_serializable(package="dlpipe")
@@ -81,9 +82,7 @@ def embed_text(spec, model, options):
     """Raw strings → character vectors (padding masked), one position per character, padded to
     the longest string of the batch and cut at the longest training string."""
     strings = keras.Input((), dtype="string", name="strings")
-    characters = layers.TextVectorization(
-        standardize="lower", split="character", vocabulary=spec.input_characters, name="characters"
-    )(strings)
+    characters = character_ids(spec.input_characters)(strings)
     characters = characters[:, : spec.max_input_length]  # no position beyond those trained
     vectors = layers.Embedding(
         len(spec.input_characters) + 2, model.width, mask_zero=True, name="character_embedding"
@@ -120,6 +119,15 @@ def encoder_block(x, mask, model, options, index: int):
     return layers.Add(name=f"block{index}_feed_forward_residual")([x, layers.Dropout(model.dropout)(y)])
 
 
+def mean_over_positions(x, mask):
+    """The mean of the vectors over the positions the mask keeps (all when there is no mask); a
+    zero vector for an empty string rather than 0 / 0."""
+    if mask is None:
+        return layers.GlobalAveragePooling1D(name="mean_over_positions")(x)
+    kept = ops.expand_dims(ops.cast(mask, x.dtype), -1)
+    return ops.sum(x * kept, axis=1) / ops.maximum(ops.sum(kept, axis=1), 1.0)
+
+
 def build_transformer(spec, config) -> keras.Model:
     model = config.model
     options = LayerOptions(model)
@@ -130,20 +138,21 @@ def build_transformer(spec, config) -> keras.Model:
     for index in range(1, model.depth + 1):
         x = encoder_block(x, mask, model, options, index)
     x = layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
-    x = layers.GlobalAveragePooling1D(name="mean_over_positions")(x, mask=mask)
+    x = mean_over_positions(x, mask)
     x = layers.Dropout(model.dropout)(x)
     outputs = get_task(config.task).output_head(x, spec, config.training.loss, **options())
-    return keras.Model(inputs, outputs, name="transformer")
+    transformer = keras.Model(inputs, outputs, name="transformer")
+    if model.initializer.name == "pretrained":
+        load_pretrained_weights(transformer, model.initializer.pretrained_model)
+    return transformer
 
 
 def attention_weights(model: keras.Model, inputs) -> np.ndarray:
     """The last block's attention weights on raw ``inputs``, averaged over heads: ``(examples,
     positions, positions)``, each row summing to one over the positions it may attend to."""
-    last = model.get_layer(
-        f"block{sum(layer.name.endswith('_attention') for layer in model.layers)}_attention"
-    )
+    last = [layer for layer in model.layers if isinstance(layer, layers.MultiHeadAttention)][-1]
     probe = keras.Model(model.inputs, last.output[1])
-    if inputs.dtype == object:  # strings: Keras' array adapter takes them as a tensor only
+    if inputs.dtype == object:  # bytes objects: Keras' array adapter takes them as a tensor only
         inputs = tf.constant(inputs)
     return probe.predict(inputs, verbose=0).mean(axis=1)
 
@@ -151,22 +160,17 @@ def attention_weights(model: keras.Model, inputs) -> np.ndarray:
 def evaluation_figures(model: keras.Model, inputs, targets, spec) -> dict:
     """Heat maps of the last block's attention for a few test examples: over the characters of
     the longest of the first hundred words, or from each image patch to the others."""
-    from dlpipe.evaluation.attention_plots import plot_attention_maps, plot_patch_attention
+    from dlpipe.evaluation.attention_plots import longest_strings, plot_attention_maps, plot_patch_attention
 
     if spec.modality == "text":
-        chosen = sorted(range(min(100, len(inputs))), key=lambda index: -len(inputs[index]))[
-            :ATTENTION_EXAMPLES
-        ]
+        chosen = longest_strings(inputs, ATTENTION_EXAMPLES)
         weights = attention_weights(model, np.asarray(inputs[chosen]))
         maps = []
         for row, index in enumerate(chosen):
             letters = list(inputs[index].decode("utf-8"))
             maps.append((letters, letters, weights[row, : len(letters), : len(letters)]))
-        return {
-            "attention_maps": plot_attention_maps(
-                maps, "Last block's attention between the letters (test words)"
-            )
-        }
+        title = "Last block's attention between the letters (test words)"
+        return {"attention_maps": plot_attention_maps(maps, title, ("attended letter", "letter"))}
     weights = attention_weights(model, inputs[:ATTENTION_EXAMPLES])
     return {"attention_maps": plot_patch_attention(inputs[:ATTENTION_EXAMPLES], weights.mean(axis=1))}
 
@@ -178,8 +182,6 @@ def check_config(config) -> None:
             f"model.heads: {model.heads} heads do not divide model.width {model.width}; each head "
             "reads width / heads of every vector"
         )
-    if model.initializer.name == "pretrained":
-        raise ValueError("model.initializer.name: 'pretrained' is not supported by the transformer family")
 
 
 def check_data(spec, config) -> None:

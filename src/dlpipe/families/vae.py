@@ -20,7 +20,7 @@ from pydantic import Field
 
 from dlpipe.config.common import NonNegativeInt, PositiveInt
 from dlpipe.config.layers import ConvEncoderConfig, DeconvDecoderConfig, ModelConfigBase
-from dlpipe.families.registry import Family, register
+from dlpipe.families.registry import Family, model_figures, register
 from dlpipe.models.blocks import LayerOptions
 from dlpipe.models.deconv import (
     check_decodes_to_input_size,
@@ -220,11 +220,6 @@ def build_vae(spec, config) -> VariationalAutoencoder:
     return vae
 
 
-def check_config(config) -> None:
-    if config.model.initializer.name == "pretrained":
-        raise ValueError("model.initializer.name: 'pretrained' is not supported by the vae family")
-
-
 def check_data(spec, config) -> None:
     # The generation task has checked that the inputs are images.
     check_decodes_to_input_size(spec.input_shape, config.model.encoder, config.model.decoder)
@@ -246,7 +241,8 @@ FAMILY = register(
         extra_metrics={f"{prefix}{term}": "minimize" for term in LOSS_TERMS for prefix in ("", "val_")},
         # Not `val_loss`, which grows while the KL weight warms up in training.
         main_metric="val_negative_elbo",
-        check_config=check_config,
+        supports_pretrained=False,
+        evaluation_figures=model_figures,
         check_data=check_data,
         callbacks=warm_up,
     )

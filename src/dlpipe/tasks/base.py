@@ -31,11 +31,12 @@ class Task:
     # What early stopping and tuning watch unless told otherwise.
     main_metric: ClassVar[str]
     # Training examples the evaluation fits something on (a linear probe, a reference
-    # distribution); the data stage keeps that many beside the test split.
+    # distribution), unless ``train_examples_for_evaluation`` decides by the data.
     examples_for_evaluation: ClassVar[int] = 0
 
     def train_examples_for_evaluation(self, spec: DataSpec) -> int:
-        """How many of the first training examples the evaluation of ``spec``'s data reads."""
+        """How many of the first training examples the evaluation of ``spec``'s data reads; the
+        data stage keeps that many beside the test split."""
         return self.examples_for_evaluation
 
     def monitored_metrics(self, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -36,8 +36,8 @@ class Classification(Task):
     def check_data(self, spec: DataSpec, loss: str) -> None:
         if spec.target != "class":
             raise ValueError(
-                f"dataset.name: '{spec.name}' has value targets, not classes; a classification family "
-                "needs a dataset of labelled classes"
+                f"dataset.name: '{spec.name}' has {spec.target} targets, not classes; a classification "
+                "family needs a dataset of labelled classes"
             )
         if spec.num_classes < 2:
             raise ValueError(f"dataset.name: '{spec.name}' has {spec.num_classes} class(es); expected >= 2")

@@ -31,7 +31,7 @@ class Generation(ImageTask):
 
     Its model is a ``keras.Model`` with its own ``train_step``/``test_step`` and a method
     ``generate(count, seed)`` returning ``count`` new images as floats in [0, 1]; it may add
-    figures of its own with ``evaluation_figures(inputs, labels, spec)``. The evaluation reports the
+    figures of its own through its family's ``evaluation_figures``. The evaluation reports the
     model's own test scores (``test_<metric>``), then has a classifier that dlpipe trains on the
     real images (:mod:`dlpipe.evaluation.judge`) judge as many generated images as there are
     test images: the Fréchet distance between its features of generated and of test images,
@@ -69,8 +69,6 @@ class Generation(ImageTask):
             metrics.update(judged.pop("metrics"))
             report.update(judged)
             figures["generated_classes"] = plot_class_histogram(judged["class_shares"])
-        if hasattr(model, "evaluation_figures"):
-            figures.update(model.evaluation_figures(inputs, targets, spec))
         report.update(metrics)
         return Evaluation(metrics=metrics, report=report, figures=figures)
 

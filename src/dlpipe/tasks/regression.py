@@ -19,8 +19,8 @@ class Regression(Task):
     def check_data(self, spec: DataSpec, loss: str) -> None:
         if spec.target != "value":
             raise ValueError(
-                f"dataset.name: '{spec.name}' has class labels, not values; a regression family needs "
-                "a dataset of real-valued targets (or a time series with dataset.windows)"
+                f"dataset.name: '{spec.name}' has {spec.target} targets, not values; a regression family "
+                "needs a dataset of real-valued targets (or a time series with dataset.windows)"
             )
 
     def encode_targets(self, targets: np.ndarray, spec: DataSpec, loss: str) -> np.ndarray:

@@ -126,14 +126,13 @@ class SequenceToSequence(Task):
             ],
         }
         figures = {"error_rate_by_length": plot_error_by_length(by_length)}
-        if hasattr(model, "evaluation_figures"):
-            figures.update(model.evaluation_figures(inputs, targets, spec))
         return Evaluation(metrics=metrics, report=report, figures=figures)
 
     def teacher_forced_scores(self, model, inputs, targets, spec: DataSpec, batch_size: int) -> dict:
         """``test_loss`` (cross-entropy per target token) and ``test_token_accuracy`` with the
-        targets fed as previous tokens, as in training; computed directly, since a reloaded model
-        may be compiled under another strategy or not at all."""
+        targets fed as previous tokens, as in training, each a mean over every target token of
+        the split (Keras' ``val_loss`` averages the batches' means instead); computed directly,
+        since a reloaded model may be compiled under another strategy or not at all."""
         from dlpipe.data.input_pipeline import make_dataset
 
         data = make_dataset(

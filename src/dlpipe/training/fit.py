@@ -14,7 +14,7 @@ from dlpipe.config.schema import FamilyConfig
 from dlpipe.config.training import TrainingConfig
 from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.spec import DataSpec
-from dlpipe.families import get_family
+from dlpipe.families import check_fits_data, get_family
 from dlpipe.tasks import get_task
 from dlpipe.tasks.base import batch_fn
 from dlpipe.training.optimizers import build_learning_rate, compile_model, schedule_callbacks
@@ -35,14 +35,6 @@ def effective_batch_size(training: TrainingConfig, num_train: int) -> int:
 def iterations_per_epoch(training: TrainingConfig, num_train: int) -> int:
     """Parameter updates per epoch: ceil(training examples / examples per update)."""
     return math.ceil(num_train / effective_batch_size(training, num_train))
-
-
-def check_fits_data(config: FamilyConfig, spec: DataSpec) -> None:
-    """Raise ValueError, naming the key, when the block's family or task cannot learn this data."""
-    family = get_family(config.model.family)
-    get_task(config.task).check_data(spec, config.training.loss)
-    if family.check_data is not None:
-        family.check_data(spec, config)
 
 
 def monitor_mode(config: FamilyConfig, metric: str) -> str:
@@ -179,20 +171,24 @@ def _build_datasets(
 
 
 def _gradient_monitor(config: FamilyConfig, splits, spec: DataSpec, mlflow_run_id):
+    import tensorflow as tf
+
     from dlpipe.training.gradients import GradientHealthMonitor
 
     training = config.training
     monitor = training.gradient_monitor
     count = monitor.probe_batch_size
-    inputs, targets = get_task(config.task).batch(
-        splits["x_train"][:count].astype(np.float32),
+    task = get_task(config.task)
+    raw = splits["x_train"][:count]
+    inputs, targets = task.batch(
+        tf.constant(raw) if raw.dtype == object else raw.astype(np.float32),
         encoded_targets(config, splits["y_train"][:count], spec),
         spec,
     )
     return GradientHealthMonitor(
         inputs,
         targets,
-        training.loss,
+        task.compile_loss(training.loss),
         every_n_steps=monitor.every_n_steps,
         vanishing_threshold=monitor.vanishing_threshold,
         exploding_threshold=monitor.exploding_threshold,

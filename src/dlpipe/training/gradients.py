@@ -40,7 +40,7 @@ class GradientHealthMonitor(keras.callbacks.Callback):
         self,
         probe_images: np.ndarray,
         probe_labels: np.ndarray,
-        loss: str,
+        loss,
         *,
         every_n_steps: int = 100,
         vanishing_threshold: float = 1e-6,
@@ -55,7 +55,8 @@ class GradientHealthMonitor(keras.callbacks.Callback):
                 "Expected 0 < vanishing_threshold < exploding_threshold, got "
                 f"{vanishing_threshold} and {exploding_threshold}"
             )
-        self.probe_images = tf.convert_to_tensor(probe_images)
+        # Inputs may be a structure (a decoder's strings and previous tokens).
+        self.probe_images = keras.tree.map_structure(tf.convert_to_tensor, probe_images)
         self._log_failed_at: float | None = None  # after a logging failure, pause for 30 s
         self.probe_labels = tf.convert_to_tensor(probe_labels)
         self.loss_fn = keras.losses.get(loss)

@@ -66,7 +66,8 @@ class WordlistsLocal(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {"1.0.0": f"{WORDS_PER_LANGUAGE} unambiguous words per language."}
 
     def __init__(self, *, source_dirs: Sequence[str] | None = None, **kwargs):
-        self._source_dirs = list(source_dirs) if source_dirs else [DICT_DIR]
+        # Debian's own directory is searched last, whatever else is named.
+        self._source_dirs = [*(source_dirs or []), DICT_DIR]
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:

@@ -8,8 +8,8 @@ import numpy as np
 
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.loading import load_splits
+from dlpipe.families import check_fits_data
 from dlpipe.tasks import get_task
-from dlpipe.training.fit import check_fits_data
 
 
 def load_dataset(

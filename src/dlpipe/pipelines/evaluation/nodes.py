@@ -41,11 +41,13 @@ def evaluate_model(
     )
     family = get_family(family_config.model.family)
     if family.evaluation_figures is not None:
-        result.figures.update(
-            family.evaluation_figures(
-                trained_model, test_split["x_test"], test_split["y_test"], DataSpec.model_validate(data_spec)
-            )
+        own = family.evaluation_figures(
+            trained_model, test_split["x_test"], test_split["y_test"], DataSpec.model_validate(data_spec)
         )
+        clash = set(own) & set(result.figures)
+        if clash:
+            raise ValueError(f"family '{family.name}' draws figures its task draws too: {sorted(clash)}")
+        result.figures.update(own)
     mlflow_metrics = {key: {"value": float(value), "step": 0} for key, value in result.metrics.items()}
     figures = {f"{name}.png": figure for name, figure in result.figures.items()}
     return mlflow_metrics, result.report, figures
