@@ -35,12 +35,17 @@ def test_bad_value_is_rejected_naming_the_key(case):
     assert_rejected_naming_the_key("transformer", PARAMS["transformer"], *BAD_VALUES[case])
 
 
-def test_a_patch_size_that_does_not_tile_the_image_is_rejected_before_training():
-    config = parse_family(
-        "transformer_vit", with_overrides(PARAMS["transformer_vit"], {"model.patch_size": 5})
+def test_a_patch_size_that_does_not_tile_the_image_is_rejected_before_any_node():
+    # The image size comes from what the dataset's builder declares, before anything is loaded.
+    overrides = {"model.patch_size": 5}
+    block = PARAMS["transformer_vit"]
+    assert_rejected_naming_the_key(
+        "transformer_vit", block, overrides, "transformer_vit.model.patch_size", "28x28"
     )
-    with pytest.raises(ValueError, match=r"model.patch_size: 5 does not divide the 28x28"):
-        check_fits_data(config, image_spec())
+    # ... and the loaded data is checked again.
+    config = parse_family("transformer_vit", with_overrides(block, {"model.patch_size": 7}))
+    with pytest.raises(ValueError, match=r"model.patch_size: 7 does not divide the 30x30"):
+        check_fits_data(config, image_spec((30, 30, 1)))
 
 
 @pytest.fixture(scope="module")

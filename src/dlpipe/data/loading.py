@@ -86,6 +86,20 @@ def get_builder(config: DatasetConfig):
     return builder
 
 
+def declared_input_shape(config: DatasetConfig) -> tuple | None:
+    """The input shape the dataset's TFDS builder declares (``(28, 28, 1)``), read without
+    preparing or loading anything; None when the name is not a TFDS name or has no inputs."""
+    import tensorflow_datasets as tfds
+
+    import dlpipe.data.builders  # noqa: F401  (registers dlpipe's own builders with TFDS)
+
+    try:
+        info = tfds.builder(config.name, data_dir=str(Path(config.data_dir).expanduser())).info
+        return tuple(info.features[info.supervised_keys[0]].shape)
+    except Exception:  # unknown or unreadable names are reported by the data stage itself
+        return None
+
+
 def _damaged(builder, split: str, err: Exception) -> DatasetUnavailableError:
     shards = sorted(str(p) for p in Path(builder.data_dir).glob(f"*{split}.*"))
     return DatasetUnavailableError(

@@ -22,6 +22,7 @@ from keras import layers, ops
 
 from dlpipe.config.common import PositiveInt, UnitFraction
 from dlpipe.config.layers import ModelConfigBase
+from dlpipe.data.loading import declared_input_shape
 from dlpipe.families.registry import Family, register
 from dlpipe.models.blocks import LayerOptions
 from dlpipe.models.preprocessing import character_ids, pixel_scale
@@ -182,17 +183,25 @@ def check_config(config) -> None:
             f"model.heads: {model.heads} heads do not divide model.width {model.width}; each head "
             "reads width / heads of every vector"
         )
+    # The image size the dataset declares, known before anything is loaded (check_data checks
+    # the loaded data again).
+    shape = declared_input_shape(config.dataset)
+    if shape is not None and len(shape) == 3:
+        check_patches_tile(model.patch_size, shape, config.dataset.name)
+
+
+def check_patches_tile(patch: int, image_shape, dataset: str) -> None:
+    height, width = image_shape[:2]
+    if height % patch or width % patch:
+        raise ValueError(
+            f"model.patch_size: {patch} does not divide the {height}x{width} images of "
+            f"'{dataset}'; expected a divisor of both sides"
+        )
 
 
 def check_data(spec, config) -> None:
-    patch = config.model.patch_size
     if spec.modality == "image":
-        height, width = spec.input_shape[:2]
-        if height % patch or width % patch:
-            raise ValueError(
-                f"model.patch_size: {patch} does not divide the {height}x{width} images of "
-                f"'{spec.name}'; expected a divisor of both sides"
-            )
+        check_patches_tile(config.model.patch_size, spec.input_shape, spec.name)
     elif spec.modality != "text":
         raise ValueError(
             f"dataset.name: the transformer family reads strings or images; '{spec.name}' has "
