@@ -89,26 +89,30 @@ class SequenceToSequence(Task):
         distances = np.array([edit_distance(ref, hyp) for ref, hyp in zip(references, decoded, strict=True)])
         reference_lengths = np.array([len(ref) for ref in references])
         longest = lengths >= np.quantile(lengths, 1 - LONGEST_SHARE)
-        metrics = {
-            **self.teacher_forced_scores(model, inputs, targets, spec, batch_size),
-            "test_word_error_rate": float(np.mean(distances > 0)),
-            "test_token_error_rate": float(distances.sum() / max(1, reference_lengths.sum())),
-            "test_word_error_rate_longest": float(np.mean(distances[longest] > 0)),
-            "test_token_error_rate_longest": float(
-                distances[longest].sum() / max(1, reference_lengths[longest].sum())
-            ),
-        }
-        by_length = [
-            {
-                "length": int(length),
-                "count": int(np.sum(lengths == length)),
-                "sequence_error_rate": float(np.mean(distances[lengths == length] > 0)),
-                "token_error_rate": float(
-                    distances[lengths == length].sum() / max(1, reference_lengths[lengths == length].sum())
-                ),
-            }
-            for length in np.unique(lengths)
-        ]
+
+        def rates(selected) -> tuple[float, float]:
+            """Word error rate (outputs with any error) and token error rate (edits over
+            reference tokens) of the selected examples."""
+            chosen = distances[selected]
+            return float(np.mean(chosen > 0)), float(chosen.sum() / max(1, reference_lengths[selected].sum()))
+
+        everything = np.ones(len(lengths), dtype=bool)
+        metrics = self.teacher_forced_scores(model, inputs, targets, spec, batch_size)
+        for suffix, selected in (("", everything), ("_longest", longest)):
+            word, token = rates(selected)
+            metrics[f"test_word_error_rate{suffix}"] = word
+            metrics[f"test_token_error_rate{suffix}"] = token
+        by_length = []
+        for length in np.unique(lengths):
+            word, token = rates(lengths == length)
+            by_length.append(
+                {
+                    "length": int(length),
+                    "count": int(np.sum(lengths == length)),
+                    "sequence_error_rate": word,
+                    "token_error_rate": token,
+                }
+            )
         wrong = np.flatnonzero(distances > 0)[:ERROR_EXAMPLES]
         report = {
             **metrics,
