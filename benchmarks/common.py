@@ -31,6 +31,18 @@ def project_params(family: str = "cnn", env: str = "base") -> dict[str, Any]:
     return copy.deepcopy(loader["parameters"][family])
 
 
+def scratch_overrides(scratch: str) -> dict[str, Any]:
+    """``with_overrides`` keys that send a block's outputs (checkpoints, backups, study) under
+    ``scratch``, read the project's prepared data and keep training quiet."""
+    return {
+        "dataset.data_dir": str(TFDS_DIR),
+        "training.verbose": 0,
+        "training.checkpoint_dir": f"{scratch}/checkpoints",
+        "training.backup_dir": f"{scratch}/backup",
+        "tuning.storage_path": f"{scratch}/study.db",
+    }
+
+
 def load_data(params: dict[str, Any], train_limit: int | None, test_limit: int | None = 1000):
     """Real Fashion-MNIST splits through dlpipe's data stage, limited to ``train_limit`` examples."""
     from dlpipe.config.data import DatasetConfig

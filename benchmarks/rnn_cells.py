@@ -14,7 +14,7 @@ import argparse
 import statistics
 import tempfile
 
-from common import TFDS_DIR, project_params, report
+from common import project_params, report, scratch_overrides
 
 CELLS = ("simple_rnn", "lstm", "gru")
 
@@ -39,11 +39,7 @@ def main() -> None:
         base = with_overrides(
             params,
             {
-                "dataset.data_dir": str(TFDS_DIR),
-                "training.verbose": 0,
-                "training.checkpoint_dir": f"{scratch}/checkpoints",
-                "training.backup_dir": f"{scratch}/backup",
-                "tuning.storage_path": f"{scratch}/study.db",
+                **scratch_overrides(scratch),
             },
         )
         splits, spec = load_splits(parse_family("rnn", base).dataset, params["seed"])

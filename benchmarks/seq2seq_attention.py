@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from common import TFDS_DIR, Stopwatch, project_params, report
+from common import Stopwatch, project_params, report, scratch_overrides
 
 ATTENTION = ("none", "additive", "dot")
 
@@ -40,13 +40,9 @@ def main() -> None:
         base = with_overrides(
             project_params("seq2seq"),
             {
-                "dataset.data_dir": str(TFDS_DIR),
+                **scratch_overrides(scratch),
                 "dataset.train_limit": args.train,
                 "dataset.test_limit": test_limit,
-                "training.verbose": 0,
-                "training.checkpoint_dir": f"{scratch}/checkpoints",
-                "training.backup_dir": f"{scratch}/backup",
-                "tuning.storage_path": f"{scratch}/study.db",
             },
         )
         config = parse_family("seq2seq", base)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from common import TFDS_DIR, project_params, report
+from common import project_params, report, scratch_overrides
 
 
 def main() -> None:
@@ -43,12 +43,8 @@ def main() -> None:
         base = with_overrides(
             params,
             {
-                "dataset.data_dir": str(TFDS_DIR),
+                **scratch_overrides(scratch),
                 "model.latent_dim": args.latent_dim,
-                "training.verbose": 0,
-                "training.checkpoint_dir": f"{scratch}/checkpoints",
-                "training.backup_dir": f"{scratch}/backup",
-                "tuning.storage_path": f"{scratch}/study.db",
                 **limits,
             },
         )

@@ -16,7 +16,7 @@ import argparse
 import tempfile
 import time
 
-from common import TFDS_DIR, project_params, report
+from common import project_params, report, scratch_overrides
 
 BLOCKS = ("cnn", "transformer_vit")
 
@@ -60,11 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for block in BLOCKS:
             overrides = {
-                "dataset.data_dir": str(TFDS_DIR),
-                "training.verbose": 0,
-                "training.checkpoint_dir": f"{scratch}/{block}/checkpoints",
-                "training.backup_dir": f"{scratch}/{block}/backup",
-                "tuning.storage_path": f"{scratch}/{block}.db",
+                **scratch_overrides(f"{scratch}/{block}"),
                 "training.lr_schedule": {"name": "constant"},
                 **limits,
             }

@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from dlpipe.config.schema import parse_family
+from dlpipe.data.input_pipeline import as_model_input
 from dlpipe.data.loading import load_splits
 from dlpipe.families import registered_families
 from dlpipe.tasks import get_task
@@ -55,7 +56,7 @@ def test_block_builds_trains_saves_and_predicts_from_raw_inputs(block, tmp_path)
     # teacher-forced logits), is the same after reloading too.
     task = get_task(config.task)
     inputs, _ = task.batch(
-        fed if raw.dtype == object else raw.astype("float32"),
+        as_model_input(raw),
         task.encode_targets(splits["y_test"][:16], spec, config.training.loss),
         spec,
     )

@@ -43,3 +43,9 @@ def make_dataset(
     if batch_fn is not None:
         dataset = dataset.map(batch_fn, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def as_model_input(raw: np.ndarray):
+    """Raw inputs as a model is called on them directly: strings as a string tensor (Keras' array
+    adapter refuses NumPy arrays of bytes objects), numbers as float32."""
+    return tf.constant(raw) if raw.dtype == object else raw.astype(np.float32)

@@ -24,6 +24,7 @@ from dlpipe.config.layers import ConvEncoderConfig, ModelConfigBase, UpsamplingG
 from dlpipe.config.training import OptimizerConfig
 from dlpipe.families.registry import Family, register
 from dlpipe.models.blocks import LayerOptions
+from dlpipe.models.composed import ComposedModel
 from dlpipe.models.deconv import check_encoder_fits, conv_encoder, decode_prior_draws, upsampling_generator
 from dlpipe.models.preprocessing import pixel_scale
 from dlpipe.training.optimizers import build_optimizer, compile_optimizer_only
@@ -48,10 +49,12 @@ class GanModelConfig(ModelConfigBase):
 
 
 @keras.saving.register_keras_serializable(package="dlpipe")
-class Gan(keras.Model):
+class Gan(ComposedModel):
     """``generator``: latent vectors to images in [0, 1]; ``discriminator``: images in [0, 1] to
     a logit of being real. Called on raw images it returns the discriminator's probability that
     they are real. Reports ``d_loss``, ``g_loss`` and their sum ``loss``."""
+
+    submodels = ("generator", "discriminator")
 
     def __init__(
         self,
@@ -142,20 +145,11 @@ class Gan(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "raw_pixel_max": self.raw_pixel_max,
             "label_smoothing": self.label_smoothing,
             "discriminator_steps": self.discriminator_steps,
             "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for part in ("generator", "discriminator"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
 
 
 def _penalties(player: keras.Model):

@@ -29,6 +29,7 @@ from dlpipe.config.common import PositiveInt, UnitFraction
 from dlpipe.config.layers import ModelConfigBase
 from dlpipe.families.registry import Family, model_figures, register
 from dlpipe.models.blocks import LayerOptions
+from dlpipe.models.composed import ComposedModel
 from dlpipe.models.preprocessing import character_ids
 from dlpipe.tasks.seq2seq import END_ID, PAD_ID, START_ID, UNKNOWN_ID, output_vocabulary
 
@@ -49,7 +50,7 @@ class Seq2SeqModelConfig(ModelConfigBase):
 
 
 @keras.saving.register_keras_serializable(package="dlpipe")
-class Seq2Seq(keras.Model):
+class Seq2Seq(ComposedModel):
     """``encoder``: input character ids to ``[outputs, *final states]``; ``decoder``: ``[previous
     token ids, encoder outputs, input character ids, *initial states]`` to ``[logits, *final
     states]`` (and the attention weights last, when it attends).
@@ -57,6 +58,8 @@ class Seq2Seq(keras.Model):
     Called on ``(strings, previous token ids)`` it returns the next-token logits (teacher
     forcing); ``predict`` on raw strings (a string tensor) returns the decoded strings.
     """
+
+    submodels = ("encoder", "decoder")
 
     def __init__(self, encoder, decoder, input_characters, output_tokens, max_output_length, **kwargs):
         super().__init__(**kwargs)
@@ -166,19 +169,10 @@ class Seq2Seq(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
             "input_characters": self.input_characters,
             "output_tokens": self.output_tokens,
             "max_output_length": self.max_output_length,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
 
 
 def _recurrent(model, units: int, options, name: str):

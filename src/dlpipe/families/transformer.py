@@ -17,11 +17,11 @@ from typing import Literal
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from dlpipe.config.common import PositiveInt, UnitFraction
 from dlpipe.config.layers import ModelConfigBase
+from dlpipe.data.input_pipeline import as_model_input
 from dlpipe.data.loading import declared_input_shape
 from dlpipe.families.registry import Family, register
 from dlpipe.models.blocks import LayerOptions
@@ -153,9 +153,7 @@ def attention_weights(model: keras.Model, inputs) -> np.ndarray:
     positions, positions)``, each row summing to one over the positions it may attend to."""
     last = [layer for layer in model.layers if isinstance(layer, layers.MultiHeadAttention)][-1]
     probe = keras.Model(model.inputs, last.output[1])
-    if inputs.dtype == object:  # bytes objects: Keras' array adapter takes them as a tensor only
-        inputs = tf.constant(inputs)
-    return probe.predict(inputs, verbose=0).mean(axis=1)
+    return probe.predict(as_model_input(inputs), verbose=0).mean(axis=1)
 
 
 def evaluation_figures(model: keras.Model, inputs, targets, spec) -> dict:

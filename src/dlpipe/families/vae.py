@@ -22,6 +22,7 @@ from dlpipe.config.common import NonNegativeInt, PositiveInt
 from dlpipe.config.layers import ConvEncoderConfig, DeconvDecoderConfig, ModelConfigBase
 from dlpipe.families.registry import Family, model_figures, register
 from dlpipe.models.blocks import LayerOptions
+from dlpipe.models.composed import ComposedModel
 from dlpipe.models.deconv import (
     check_decodes_to_input_size,
     conv_encoder,
@@ -47,7 +48,7 @@ class VaeModelConfig(ModelConfigBase):
 
 
 @keras.saving.register_keras_serializable(package="dlpipe")
-class VariationalAutoencoder(keras.Model):
+class VariationalAutoencoder(ComposedModel):
     """``encoder``: raw images to ``[mean, log_var]``; ``decoder``: latent vectors to images in
     [0, 1]. Called on raw images it returns their reconstructions from the latent means.
 
@@ -56,6 +57,8 @@ class VariationalAutoencoder(keras.Model):
     (reconstruction + KL), each averaged over images. With binary cross-entropy the latter is the
     negative evidence lower bound; with squared error it is the same sum, not a likelihood bound.
     """
+
+    submodels = ("encoder", "decoder")
 
     def __init__(
         self,
@@ -169,19 +172,10 @@ class VariationalAutoencoder(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
             "reconstruction": self.reconstruction,
             "beta": self.beta,
             "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
 
 
 class KlWarmUp(keras.callbacks.Callback):

@@ -68,6 +68,20 @@ class Task:
         initializer, regularizer, constraint) go to its dense layer."""
         raise NotImplementedError
 
+    def evaluation_batches(self, inputs: np.ndarray, targets: np.ndarray, spec: DataSpec, batch_size: int):
+        """The raw ``inputs`` and their ``targets`` (as loaded) batched as the model is fed them in
+        training, in order and unaugmented: for scoring the model as it was trained."""
+        from dlpipe.data.input_pipeline import make_dataset
+
+        return make_dataset(
+            inputs,
+            self.encode_targets(targets, spec, ""),
+            batch_size=batch_size,
+            training=False,
+            seed=0,
+            batch_fn=batch_fn(self, spec),
+        )
+
     def compile_loss(self, loss: str):
         """What ``compile`` is given for the loss named ``loss``: the name itself, unless the
         task needs a configured loss object (from logits, ignoring padding)."""

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.spec import DataSpec
 from dlpipe.models.preprocessing import pixel_scale
-from dlpipe.tasks.base import Evaluation, batch_fn
+from dlpipe.tasks.base import Evaluation
 from dlpipe.tasks.images import ImageTask
 
 # A generated image counts as recognisable when the judge gives one class at least this probability.
@@ -76,14 +75,7 @@ class Generation(ImageTask):
         """What the model's ``test_step`` reports on the test images (the terms of its loss)."""
         if not model.compiled:  # reloaded without its training configuration
             model.compile()
-        data = make_dataset(
-            inputs,
-            self.encode_targets(targets, spec, ""),
-            batch_size=batch_size,
-            training=False,
-            seed=0,
-            batch_fn=batch_fn(self, spec),
-        )
+        data = self.evaluation_batches(inputs, targets, spec, batch_size)
         return {
             name: float(value) for name, value in model.evaluate(data, verbose=0, return_dict=True).items()
         }

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from dlpipe.data.spec import DataSpec
 from dlpipe.evaluation.edit_distance import edit_distance
-from dlpipe.tasks.base import Evaluation, Task, batch_fn, predict
+from dlpipe.tasks.base import Evaluation, Task, predict
 
 PAD_ID, START_ID, END_ID, UNKNOWN_ID = 0, 1, 2, 3
 START, END, UNKNOWN = "<start>", "<end>", "<unknown>"
@@ -137,16 +137,7 @@ class SequenceToSequence(Task):
         targets fed as previous tokens, as in training, each a mean over every target token of
         the split (Keras' ``val_loss`` averages the batches' means instead); computed directly,
         since a reloaded model may be compiled under another strategy or not at all."""
-        from dlpipe.data.input_pipeline import make_dataset
-
-        data = make_dataset(
-            inputs,
-            self.encode_targets(targets, spec, ""),
-            batch_size=batch_size,
-            training=False,
-            seed=0,
-            batch_fn=batch_fn(self, spec),
-        )
+        data = self.evaluation_batches(inputs, targets, spec, batch_size)
         total_loss = correct = count = 0.0
         for features, next_tokens in data:
             logits = model(features, training=False)

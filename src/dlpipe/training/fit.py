@@ -12,7 +12,7 @@ import numpy as np
 from dlpipe.augmentation import build_augmenter
 from dlpipe.config.schema import FamilyConfig
 from dlpipe.config.training import TrainingConfig
-from dlpipe.data.input_pipeline import make_dataset
+from dlpipe.data.input_pipeline import as_model_input, make_dataset
 from dlpipe.data.spec import DataSpec
 from dlpipe.families import check_fits_data, get_family
 from dlpipe.tasks import get_task
@@ -171,7 +171,6 @@ def _build_datasets(
 
 
 def _gradient_monitor(config: FamilyConfig, splits, spec: DataSpec, mlflow_run_id):
-    import tensorflow as tf
 
     from dlpipe.training.gradients import GradientHealthMonitor
 
@@ -181,7 +180,7 @@ def _gradient_monitor(config: FamilyConfig, splits, spec: DataSpec, mlflow_run_i
     task = get_task(config.task)
     raw = splits["x_train"][:count]
     inputs, targets = task.batch(
-        tf.constant(raw) if raw.dtype == object else raw.astype(np.float32),
+        as_model_input(raw),
         encoded_targets(config, splits["y_train"][:count], spec),
         spec,
     )
