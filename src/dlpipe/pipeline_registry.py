@@ -60,7 +60,13 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     params, global_values = _project_config(Path.cwd() / settings.CONF_SOURCE)
     blocks = pipeline_blocks(params) or sorted(registered_families())
-    pipelines = {block: create_family_pipeline(block) for block in blocks}
+    pipelines = {
+        block: create_family_pipeline(
+            block,
+            with_learning_curve=bool(((params.get(block) or {}).get("learning_curve") or {}).get("enabled")),
+        )
+        for block in blocks
+    }
     default = global_values.get("default_pipeline")
     if default in pipelines:
         pipelines["__default__"] = pipelines[default]

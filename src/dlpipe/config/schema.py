@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError, create_model, model_validator
 
 from dlpipe.config.common import ConfigError, Strict
 from dlpipe.config.data import AugmentationConfig, DatasetConfig
+from dlpipe.config.learning_curve import LearningCurveConfig
 from dlpipe.config.training import TrainingConfig
 from dlpipe.config.tuning import TuningConfig
 
@@ -38,6 +39,7 @@ class FamilyConfig(Strict):
     task: str | None = None
     training: TrainingConfig = TrainingConfig()
     tuning: TuningConfig
+    learning_curve: LearningCurveConfig = LearningCurveConfig()
 
     @model_validator(mode="after")
     def _fits_family_and_task(self) -> FamilyConfig:
@@ -210,6 +212,7 @@ def parse_family(block: str, params: dict[str, Any]) -> FamilyConfig:
             f"Invalid parameters for '{block}' ({len(lines)} problem(s)):\n  " + "\n  ".join(lines)
         ) from None
     _check_search_space_endpoints(block, schema, config)
+    _check_learning_curve_arms(block, schema, config)
     return config
 
 
@@ -247,6 +250,17 @@ def _check_search_space_endpoints(block: str, schema: type[FamilyConfig], config
                     f"{block}.tuning.search_space.{index}: value {value!r} for '{entry.path}' "
                     f"is not allowed there: {problems}"
                 ) from None
+
+
+def _check_learning_curve_arms(block: str, schema: type[FamilyConfig], config: FamilyConfig) -> None:
+    """Every arm of the learning curve must give a valid block: its overrides are tried here."""
+    base = config.model_dump()
+    for name, overrides in config.learning_curve.arms.items():
+        try:
+            schema.model_validate(with_overrides(base, overrides))
+        except ValidationError as err:
+            problems = "; ".join(_describe_error(block, e) for e in err.errors())
+            raise ConfigError(f"{block}.learning_curve.arms.{name}: {overrides} is not allowed: {problems}") from None
 
 
 def validate_parameters(params: dict[str, Any]) -> dict[str, FamilyConfig]:

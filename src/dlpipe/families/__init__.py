@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from dlpipe.families.registry import Family, register, registered
+from dlpipe.families.registry import Family, TrainingPhase, register, registered
 
 _discovered = False
 
@@ -38,6 +38,14 @@ def check_fits_data(config, spec) -> None:
         family.check_data(spec, config)
 
 
+def prepare_family(config, spec, project_params: dict) -> None:
+    """Do what the block's family needs done before any of its models is built (see
+    ``Family.prepare``); nothing for most families. ``project_params`` holds every parameter block."""
+    family = get_family(config.model.family)
+    if family.prepare is not None:
+        family.prepare(config, spec, project_params)
+
+
 def get_family(name: str) -> Family:
     """The family registered as ``name``; KeyError lists the registered ones."""
     families = registered_families()
@@ -47,4 +55,12 @@ def get_family(name: str) -> Family:
         raise KeyError(f"unknown model family {name!r}; registered: {sorted(families)}") from None
 
 
-__all__ = ["Family", "check_fits_data", "get_family", "register", "registered_families"]
+__all__ = [
+    "Family",
+    "TrainingPhase",
+    "check_fits_data",
+    "get_family",
+    "prepare_family",
+    "register",
+    "registered_families",
+]

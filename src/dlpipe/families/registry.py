@@ -18,6 +18,22 @@ _FAMILIES: dict[str, Family] = {}
 
 
 @dataclass(frozen=True)
+class TrainingPhase:
+    """One phase of a fit: ``epochs`` epochs after ``prepare(model)`` has set what trains.
+
+    Each phase is compiled anew (a fresh optimizer for the weights that now train), with the
+    configured learning rate times ``learning_rate_factor`` and its schedule spread over the
+    phase's own epochs. ``prepare`` sets the whole trainable state, whatever came before: a resumed
+    run enters its phase directly.
+    """
+
+    name: str
+    epochs: int
+    learning_rate_factor: float = 1.0
+    prepare: Callable[[keras.Model], None] | None = None
+
+
+@dataclass(frozen=True)
 class Family:
     """A model family: everything the shared stages need to know about it.
 
@@ -54,6 +70,14 @@ class Family:
     # Figures of the family's own beside the task's, from the trained model and the raw test
     # split: ``evaluation_figures(model, inputs, targets, spec) -> {name: figure}``.
     evaluation_figures: Callable[..., dict] | None = None
+    # Training in phases (the head first, then part of a pretrained base): ``phases(config,
+    # epochs) -> [TrainingPhase, ...]`` whose epochs add up to ``epochs``; one phase when left out.
+    phases: Callable[..., list[TrainingPhase]] | None = None
+    # Work the family's models need done once before any of them is built, run by the data stage
+    # after the data checks: ``prepare(config, spec, project_params)``, where ``project_params``
+    # holds every parameter block of the project (the transfer family trains its source model
+    # from another block when none is saved).
+    prepare: Callable[..., None] | None = None
 
     def monitored_metrics(self, task: str) -> dict[str, str]:
         """Every metric this family's fits on ``task`` report, training and ``val_``, with its

@@ -2,11 +2,12 @@
 
 from kedro.pipeline import Pipeline
 
-from dlpipe.pipelines import augmentation, data, evaluation, training, tuning
+from dlpipe.pipelines import augmentation, data, evaluation, learning_curve, training, tuning
 
 
-def create_family_pipeline(block: str) -> Pipeline:
-    """Compose data → augmentation → tuning → training → evaluation for the parameter ``block``.
+def create_family_pipeline(block: str, *, with_learning_curve: bool = False) -> Pipeline:
+    """Compose data → augmentation → tuning → training → evaluation for the parameter ``block``,
+    and the learning curve when the block enables it.
 
     Datasets are prefixed with the block's name (``cnn.trained_model``) and parameters read from
     the block (``params:cnn.training``); ``params:config`` is the whole block.
@@ -18,4 +19,6 @@ def create_family_pipeline(block: str) -> Pipeline:
         + training.pipeline.create_pipeline()
         + evaluation.pipeline.create_pipeline()
     )
+    if with_learning_curve:
+        stages += learning_curve.pipeline.create_pipeline()
     return Pipeline(stages, namespace=block, parameters={"params:config": f"params:{block}"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -37,6 +36,10 @@ class TrainingBackup(keras.callbacks.Callback):
     Each backup records ``fingerprint``, the configuration it was trained with; a backup of
     another configuration is never resumed: it is moved aside (``*.other-config``) with a warning.
 
+    A fit in phases (see ``Family.phases``) runs one Keras ``fit`` per phase with the same
+    backup: ``begin_phase`` tells it whether a phase continues this process's training (nothing
+    to restore) and whether it is the last (only then is training finished).
+
     Place it after the callbacks in ``stateful``: it must see their end-of-epoch state.
     """
 
@@ -64,6 +67,29 @@ class TrainingBackup(keras.callbacks.Callback):
         self.restored_from: Path | None = None
         self.restored_epoch = 0
         self.finished_before = False  # this fit returned a model trained before, without training
+        self.continuing = False  # a later phase of this process's fit: nothing to restore
+        self.completes = True  # the last (or only) phase: its end finishes the training
+
+    def begin_phase(self, *, continuing: bool, last: bool) -> None:
+        """Before each phase's ``fit``: whether it follows a phase this process trained, and
+        whether it is the last one."""
+        self.continuing, self.completes = continuing, last
+
+    def resume_epoch(self) -> int:
+        """The epochs a fit starting now would find done: those of the finished training or of
+        the newest backup written for this configuration; 0 when there is none.
+
+        Lets a fit in phases enter the phase it resumes in before the backup is restored, so the
+        optimizer has the variables of that phase. Only the metadata is read.
+        """
+        for backup in [self.backup_dir / self.FINISHED, *self.backups()]:
+            try:
+                metadata = json.loads((backup / self.METADATA).read_text())
+            except (OSError, ValueError):
+                continue
+            if self.fingerprint is None or metadata.get("fingerprint") == self.fingerprint:
+                return int(metadata["epoch"])
+        return 0
 
     # ----------------------------------------------------------------------- restore
 
@@ -118,6 +144,8 @@ class TrainingBackup(keras.callbacks.Callback):
         return True
 
     def on_train_begin(self, logs=None):
+        if self.continuing:
+            return
         self.history = {}
         self.restored_from, self.restored_epoch, self.finished_before = None, 0, False
         self._set_aside_other_configs()
@@ -233,6 +261,8 @@ class TrainingBackup(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         # Only a normal end reaches here (errors and kills skip on_train_end). The epoch backups
         # are no longer needed: a rerun must not resume a finished training.
+        if not self.completes:
+            return  # another phase follows: the backups are its resume points
         if not self.keep_finished:
             shutil.rmtree(self.backup_dir, ignore_errors=True)
             return
@@ -257,23 +287,6 @@ def discard_finished_training(backup_dir: str | Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     with contextlib.suppress(OSError):
         target.parent.rmdir()
-
-
-def configuration_fingerprint(config, data_spec) -> str:
-    """A short hash of everything that shapes a trained model: a backup resumes only with its own.
-
-    Output paths and verbosity are left out: moving them does not change what is trained.
-    """
-    dumped = config.model_dump(mode="json")
-    dumped.pop("tuning", None)
-    for key in ("backup_dir", "checkpoint_dir", "verbose"):
-        dumped["training"].pop(key, None)
-    for key in ("data_dir", "source_dirs", "network_timeout_s"):
-        dumped["dataset"].pop(key, None)
-    payload = json.dumps(
-        {"config": dumped, "data": data_spec.model_dump(mode="json")}, sort_keys=True, default=str
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def _set_aside(backup: Path, reason: str) -> Path:

@@ -11,12 +11,9 @@ from pathlib import Path
 import keras
 
 from dlpipe.config.training import TrainingConfig
-from dlpipe.training.backup import (
-    TrainingBackup,
-    configuration_fingerprint,
-    discard_finished_training,
-)
+from dlpipe.training.backup import TrainingBackup, discard_finished_training
 from dlpipe.training.checkpoint import AtomicModelCheckpoint
+from dlpipe.training.fingerprint import configuration_fingerprint
 from dlpipe.training.guards import NanGuard, NonFiniteLossError, TerminationGuard
 
 __all__ = [

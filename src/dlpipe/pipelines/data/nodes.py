@@ -8,14 +8,18 @@ import numpy as np
 
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.loading import load_splits
-from dlpipe.families import check_fits_data
+from dlpipe.families import check_fits_data, prepare_family
 from dlpipe.tasks import get_task
 
 
 def load_dataset(
     config: dict[str, Any],
+    parameters: dict[str, Any],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray]]:
     """Load the block's dataset through TFDS and split it into seeded train/validation/test arrays.
+
+    ``parameters`` holds every block of the project, for a family that needs another block's
+    work done first (see ``Family.prepare``); that is done here too, before any training node.
 
     Returns:
         The splits (``x_train``, ``y_train``, ``x_val``, ``y_val``, ``x_test``, ``y_test``), the
@@ -28,6 +32,7 @@ def load_dataset(
     splits, spec = load_splits(family_config.dataset, family_config.seed)
     evaluation_data = {"x_test": splits["x_test"], "y_test": splits["y_test"]}
     check_fits_data(family_config, spec)  # before any training time is spent
+    prepare_family(family_config, spec, parameters)
     count = get_task(family_config.task).train_examples_for_evaluation(spec)
     if count:
         evaluation_data.update(x_train=splits["x_train"][:count], y_train=splits["y_train"][:count])

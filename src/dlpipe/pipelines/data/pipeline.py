@@ -10,7 +10,7 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 load_dataset,
-                inputs="params:config",
+                inputs=["params:config", "parameters"],
                 outputs=["dataset_splits", "data_spec", "test_split"],
                 name="load_dataset",
             )

@@ -1,0 +1,3 @@
+"""The learning-curve stage."""
+
+from dlpipe.pipelines.learning_curve import pipeline  # noqa: F401

@@ -1,0 +1,23 @@
+"""What identifies a training configuration, so a backup resumes only the training it was made for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+
+def configuration_fingerprint(config, data_spec) -> str:
+    """A short hash of everything that shapes a trained model: a backup resumes only with its own.
+
+    Output paths and verbosity are left out: moving them does not change what is trained.
+    """
+    dumped = config.model_dump(mode="json")
+    dumped.pop("tuning", None)
+    for key in ("backup_dir", "checkpoint_dir", "verbose"):
+        dumped["training"].pop(key, None)
+    for key in ("data_dir", "source_dirs", "network_timeout_s"):
+        dumped["dataset"].pop(key, None)
+    payload = json.dumps(
+        {"config": dumped, "data": data_spec.model_dump(mode="json")}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
