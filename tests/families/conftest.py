@@ -8,18 +8,33 @@ from typing import Any
 
 from tests.conftest import DATA_DIR
 
+MODELS_DIR = "data/06_models/"  # conf/base/globals.yml's models_dir
 
-def shrunk_block(params: dict[str, Any], tmp_path: Path, *, epochs: int = 1) -> dict[str, Any]:
-    """A copy of a project block that trains ``epochs`` epochs on a few dozen real examples, with
-    every output path under ``tmp_path``."""
-    block = copy.deepcopy(params)
+
+def _under(tmp_path: Path, value: Any) -> Any:
+    """``value`` with every path into the project's models folder moved under ``tmp_path``."""
+    if isinstance(value, dict):
+        return {key: _under(tmp_path, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_under(tmp_path, item) for item in value]
+    if isinstance(value, str) and value.startswith(MODELS_DIR):
+        return str(tmp_path / "models" / value.removeprefix(MODELS_DIR))
+    return value
+
+
+def shrunk_block(params: dict[str, Any], tmp_path: Path, *, epochs: int | None = 1) -> dict[str, Any]:
+    """A copy of a project block that trains ``epochs`` epochs (``None``: its own) on a few dozen
+    real examples, with every output path under ``tmp_path`` (and every saved model it reads
+    looked for there)."""
+    block = _under(tmp_path, copy.deepcopy(params))
     dataset = block.setdefault("dataset", {})
     dataset["data_dir"] = str(DATA_DIR)
     if "windows" not in dataset:  # a series keeps its length: its windows are already few
         dataset.update(train_limit=64, test_limit=32)
     training = block.setdefault("training", {})
+    if epochs is not None:
+        training["epochs"] = epochs
     training.update(
-        epochs=epochs,
         verbose=0,
         checkpoint_dir=str(tmp_path / "checkpoints"),
         backup_dir=str(tmp_path / "backup"),

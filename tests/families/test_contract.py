@@ -1,8 +1,10 @@
 """The contract every model family keeps, checked on every block of the project's parameters.
 
-Each block is built, trained one epoch on tiny real data, saved as a ``.keras`` file, reloaded,
-fed raw inputs (uint8 pixels, raw measurements, strings) and evaluated by its task. A new family, or a new
-block of an existing one, is checked here without a test of its own.
+Each block is prepared as the data stage prepares it (a transfer block's source model trained
+first, under the test's folder), built, trained one epoch on tiny real data, saved as a
+``.keras`` file, reloaded, fed raw inputs (uint8 pixels, raw measurements, strings) and evaluated
+by its task. A new family, or a new block of an existing one, is checked here without a test of
+its own.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tensorflow as tf
 from dlpipe.config.schema import parse_family
 from dlpipe.data.input_pipeline import as_model_input
 from dlpipe.data.loading import load_splits
-from dlpipe.families import registered_families
+from dlpipe.families import prepare_family, registered_families
 from dlpipe.tasks import get_task
 from dlpipe.training.fit import fit_model
 from tests.conftest import load_project_params
@@ -33,8 +35,11 @@ def test_every_registered_family_has_a_block():
 
 @pytest.mark.parametrize("block", sorted(PARAMS))
 def test_block_builds_trains_saves_and_predicts_from_raw_inputs(block, tmp_path):
-    config = parse_family(block, shrunk_block(PARAMS[block], tmp_path))
+    # The block's own epochs stay (a fine-tuning block checks they reach its second phase);
+    # one epoch is trained below.
+    config = parse_family(block, shrunk_block(PARAMS[block], tmp_path, epochs=None))
     splits, spec = load_splits(config.dataset, config.seed)
+    prepare_family(config, spec, {name: shrunk_block(PARAMS[name], tmp_path) for name in PARAMS})
     model, history = fit_model(config, splits, spec, epochs=1, callbacks=[])
     assert len(history["loss"]) == 1 and math.isfinite(history["loss"][0])
 

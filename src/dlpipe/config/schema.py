@@ -253,14 +253,18 @@ def _check_search_space_endpoints(block: str, schema: type[FamilyConfig], config
 
 
 def _check_learning_curve_arms(block: str, schema: type[FamilyConfig], config: FamilyConfig) -> None:
-    """Every arm of the learning curve must give a valid block: its overrides are tried here."""
+    """Every arm of an enabled learning curve must give a valid block: its overrides are tried here."""
+    if not config.learning_curve.enabled:
+        return
     base = config.model_dump()
     for name, overrides in config.learning_curve.arms.items():
         try:
             schema.model_validate(with_overrides(base, overrides))
         except ValidationError as err:
             problems = "; ".join(_describe_error(block, e) for e in err.errors())
-            raise ConfigError(f"{block}.learning_curve.arms.{name}: {overrides} is not allowed: {problems}") from None
+            raise ConfigError(
+                f"{block}.learning_curve.arms.{name}: {overrides} is not allowed: {problems}"
+            ) from None
 
 
 def validate_parameters(params: dict[str, Any]) -> dict[str, FamilyConfig]:

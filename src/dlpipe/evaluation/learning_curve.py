@@ -27,7 +27,9 @@ def test_metric_name(config: FamilyConfig) -> str:
     return "test_" + main.removeprefix("val_")
 
 
-def test_score(model: keras.Model, config: FamilyConfig, splits: dict[str, np.ndarray], spec: DataSpec) -> float:
+def test_score(
+    model: keras.Model, config: FamilyConfig, splits: dict[str, np.ndarray], spec: DataSpec
+) -> float:
     """``model``'s main metric on the raw test split, batched and encoded as in training."""
     task = get_task(config.task)
     data = make_dataset(
@@ -78,7 +80,9 @@ def learning_curve(
     return pd.DataFrame(rows)
 
 
-def _fit_and_score(arm: str, config: FamilyConfig, splits, spec: DataSpec, count: int, epochs: int | None) -> dict:
+def _fit_and_score(
+    arm: str, config: FamilyConfig, splits, spec: DataSpec, count: int, epochs: int | None
+) -> dict:
     keras.backend.clear_session()
     stopping = config.training.early_stopping
     callbacks = [

@@ -78,7 +78,9 @@ def cut(source: keras.Model, layer_name: str | None) -> keras.Model:
                 f"layers are {names}"
             )
         if layer_name == names[0]:
-            raise ValueError(f"model.base.cut_layer: '{layer_name}' is the base's input: nothing would be kept")
+            raise ValueError(
+                f"model.base.cut_layer: '{layer_name}' is the base's input: nothing would be kept"
+            )
         features = source.get_layer(layer_name).output
     return keras.Model(source.inputs, features, name="base")
 
@@ -112,9 +114,7 @@ def application_base(name: str, weights: str | None, size: int) -> keras.Model:
         )
     constructor = getattr(keras.applications, name)
     extra = {"include_preprocessing": True} if name.startswith("MobileNetV3") else {}
-    base = constructor(
-        input_shape=(size, size, 3), include_top=False, weights=None, pooling="avg", **extra
-    )
+    base = constructor(input_shape=(size, size, 3), include_top=False, weights=None, pooling="avg", **extra)
     if weights is not None:
         try:
             base.load_weights(str(Path(weights).expanduser()))
@@ -123,7 +123,7 @@ def application_base(name: str, weights: str | None, size: int) -> keras.Model:
                 f"model.base.weights: '{weights}' does not hold {name}'s weights without its top "
                 f"for {size}x{size}x3 inputs: {err}"
             ) from err
-    return keras.Model(base.inputs, base.outputs, name="base")
+    return keras.Model(base.inputs, base.output, name="base")
 
 
 def adapt_input(x, spec: DataSpec, base_shape: tuple) -> keras.KerasTensor:

@@ -94,7 +94,11 @@ def train_and_save_block_model(
         try_tracking(
             "log the source model's training",
             mlflow.log_params,
-            {"source.block": block, "source.epochs": len(history.get("loss", [])), "source.path": destination},
+            {
+                "source.block": block,
+                "source.epochs": len(history.get("loss", [])),
+                "source.path": destination,
+            },
         )
         try_tracking(
             "log the source model's scores",

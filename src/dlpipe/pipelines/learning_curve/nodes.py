@@ -10,8 +10,8 @@ import pandas as pd
 
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
-from dlpipe.evaluation.plots import message_figure
 from dlpipe.evaluation.learning_curve import learning_curve, plot_learning_curve, summarize, test_metric_name
+from dlpipe.evaluation.plots import message_figure
 from dlpipe.tracking import try_tracking
 
 
