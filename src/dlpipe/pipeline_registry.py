@@ -53,6 +53,13 @@ def pipeline_blocks(params: dict) -> list[str]:
     ]
 
 
+def learning_curve_enabled(block: dict | None) -> bool:
+    """Whether a block's parameters (as ``conf/base`` and ``conf/local`` set them) turn its
+    learning-curve stage on; another environment may turn a present stage off, not add one."""
+    section = (block or {}).get("learning_curve") or {}
+    return bool(section.get("enabled"))
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     """One pipeline per family block of the parameters; ``__default__`` is the block named by
     ``default_pipeline`` in ``conf/base/globals.yml``."""
@@ -61,10 +68,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     params, global_values = _project_config(Path.cwd() / settings.CONF_SOURCE)
     blocks = pipeline_blocks(params) or sorted(registered_families())
     pipelines = {
-        block: create_family_pipeline(
-            block,
-            with_learning_curve=bool(((params.get(block) or {}).get("learning_curve") or {}).get("enabled")),
-        )
+        block: create_family_pipeline(block, with_learning_curve=learning_curve_enabled(params.get(block)))
         for block in blocks
     }
     default = global_values.get("default_pipeline")

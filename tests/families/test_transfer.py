@@ -3,6 +3,8 @@ from a saved model or a Keras Applications architecture, and each bad base named
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from dlpipe.config.schema import ConfigError, parse_family, with_overrides
 from dlpipe.data.loading import load_splits
 from dlpipe.families import check_fits_data, get_family, prepare_family
-from dlpipe.models.transfer_base import BaseModelNotFoundError
+from dlpipe.models.transfer_base import BaseModelNotFoundError, saved_model_file
 from dlpipe.training.backup import TrainingBackup
 from dlpipe.training.fit import fit_model
 from tests.conftest import block_config, image_spec, load_project_params, tabular_spec
@@ -129,7 +131,17 @@ class _Watch(keras.callbacks.Callback):
         )
 
 
-def test_killed_in_the_second_phase_the_rerun_resumes_there(tmp_path, source_file):
+@pytest.mark.parametrize(
+    ("killed_after", "epochs_rerun"),
+    [
+        (4, [(4, ["block2_conv1"])]),
+        (2, [(2, ["block2_conv1"]), (3, ["block2_conv1"]), (4, ["block2_conv1"])]),
+    ],
+    ids=["in the fine-tuning phase", "at the end of the head phase"],
+)
+def test_killed_in_the_second_phase_the_rerun_resumes_there(
+    tmp_path, source_file, killed_after, epochs_rerun
+):
     config = _config(
         tmp_path,
         source_file,
@@ -137,16 +149,32 @@ def test_killed_in_the_second_phase_the_rerun_resumes_there(tmp_path, source_fil
     )
     splits, spec = load_splits(config.dataset, config.seed)
 
-    def backup():
-        return TrainingBackup(str(tmp_path / "backup"), fingerprint="same")
+    def callbacks(*extra):
+        stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
+        backup = TrainingBackup(str(tmp_path / "backup"), stateful=[stopping], fingerprint="same")
+        return [stopping, backup, *extra]
 
-    with pytest.raises(KeyboardInterrupt):  # killed after epoch 4, in the fine-tuning phase
-        fit_model(config, splits, spec, epochs=5, callbacks=[backup(), _KilledAfterEpoch(3)])
-    watch, resumed = _Watch(), backup()
-    model, history = fit_model(config, splits, spec, epochs=5, callbacks=[resumed, watch])
-    assert resumed.restored_epoch == 4
-    assert watch.epochs == [(4, ["block2_conv1"])]  # only epoch 5 runs, with the top conv trainable
-    assert len(resumed.history["loss"]) == 5
+    with pytest.raises(KeyboardInterrupt):
+        fit_model(config, splits, spec, epochs=5, callbacks=callbacks(_KilledAfterEpoch(killed_after - 1)))
+    watch = _Watch()
+    resumed = callbacks(watch)
+    model, history = fit_model(config, splits, spec, epochs=5, callbacks=resumed)
+    assert resumed[1].restored_epoch == killed_after
+    # Only the epochs left run, with the base's top conv trainable in each; the history is whole.
+    assert watch.epochs == epochs_rerun
+    assert len(history["loss"]) == 5
+    assert [layer.name for layer in model.get_layer("base").layers if layer.trainable and layer.weights] == [
+        "block2_conv1"
+    ]
+
+
+def test_early_stopping_keeps_the_best_epoch_of_both_phases(tmp_path, source_file):
+    config = _config(tmp_path, source_file, **{"model.fine_tune.head_epochs": 2, "training.epochs": 4})
+    splits, spec = load_splits(config.dataset, config.seed)
+    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
+    model, history = fit_model(config, splits, spec, epochs=4, callbacks=[stopping])
+    assert stopping.best == min(history["val_loss"])  # not only the fine-tuning phase's best
+    assert stopping.best_epoch == int(np.argmin(history["val_loss"]))
 
 
 def test_a_bad_base_is_named_before_any_epoch(tmp_path, source_file):
@@ -227,7 +255,9 @@ def test_a_missing_source_is_trained_first_from_its_block(tmp_path):
     assert config.model.base.model.startswith(str(tmp_path))  # never the project's own models
     splits, spec = load_splits(config.dataset, config.seed)
     prepare_family(config, spec, project)
-    check_fits_data(config, spec)  # the source is saved where the base is looked for
+    saved = saved_model_file(config.model.base.model)  # a version of the folder the base names
+    assert saved.parent.parent == Path(config.model.base.model)
+    check_fits_data(config, spec)
     with pytest.raises(ConfigError, match="model.base.train_if_missing.block: no parameter block 'cnn'"):
         prepare_family(
             parse_family(
@@ -236,3 +266,26 @@ def test_a_missing_source_is_trained_first_from_its_block(tmp_path):
             spec,
             {"transfer": project["transfer"]},
         )
+
+
+def test_a_registered_mlflow_model_is_a_base(tmp_path, source_file, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run():
+            mlflow.tensorflow.log_model(
+                keras.models.load_model(source_file), name="model", registered_model_name="dlpipe-cnn"
+            )
+        config = _config(tmp_path, "models:/dlpipe-cnn/1", **{"model.mode": "frozen"})
+        model = get_family("transfer").build(image_spec(), config)
+        source = keras.models.load_model(source_file)
+        np.testing.assert_array_equal(
+            model.get_layer("base").get_layer("block2_conv1").get_weights()[0],
+            source.get_layer("block2_conv1").get_weights()[0],
+        )
+        with pytest.raises(BaseModelNotFoundError, match="model.base.model: cannot fetch MLflow model"):
+            check_fits_data(_config(tmp_path, "models:/dlpipe-cnn/7"), image_spec())
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -180,3 +180,20 @@ def test_viz_build_renders_every_pipeline(project):
     for block in load_project_params("base"):
         assert (pipelines / block).is_file(), block
         assert f"{block}.train_model" in (pipelines / block).read_text()
+
+
+def test_transfer_smoke_run_trains_its_missing_source_first_and_logs_the_learning_curve(project):
+    source = "data/06_models/smoke/cnn_for_transfer/model.keras"  # no model there yet
+    result = kedro(
+        project, "run", "--pipelines=transfer", "--env=smoke", f"--params=transfer.model.base.model={source}"
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert len(list((project / source).glob("*/model.keras"))) == 1  # the cnn block, trained first
+    client = mlflow_client(project)
+    parents, _ = runs_of(client, "transfer")
+    metrics = parents[-1].data.metrics
+    assert {"source.test_accuracy", "test_accuracy"} <= set(metrics)
+    for arm in ("frozen", "fine_tune", "scratch"):
+        assert 0.0 <= metrics[f"learning_curve.{arm}.n100.test_accuracy"] <= 1.0
+    artifacts = {a.path for a in client.list_artifacts(parents[-1].info.run_id, "learning_curve")}
+    assert {"learning_curve/learning_curve.csv", "learning_curve/learning_curve.png"} <= artifacts

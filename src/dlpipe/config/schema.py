@@ -230,6 +230,17 @@ def parse_node_config(
     return parse_family(str(config.get("model", {}).get("family", "?")), merged)
 
 
+def _problems_with(
+    block: str, schema: type[FamilyConfig], base: dict[str, Any], overrides: dict
+) -> str | None:
+    """What is wrong with ``base`` once ``overrides`` (dotted paths) are applied; None if valid."""
+    try:
+        schema.model_validate(with_overrides(base, overrides))
+    except ValidationError as err:
+        return "; ".join(_describe_error(block, e) for e in err.errors())
+    return None
+
+
 def _check_search_space_endpoints(block: str, schema: type[FamilyConfig], config: FamilyConfig) -> None:
     """Every value a trial may sample must itself be a valid parameter: try the range ends."""
     base = config.model_dump()
@@ -242,14 +253,12 @@ def _check_search_space_endpoints(block: str, schema: type[FamilyConfig], config
         for value in candidates:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{block}.tuning.search_space.{index}: '{entry.path}' range holds {value}")
-            try:
-                schema.model_validate(with_overrides(base, {entry.path: value}))
-            except ValidationError as err:
-                problems = "; ".join(_describe_error(block, e) for e in err.errors())
+            problems = _problems_with(block, schema, base, {entry.path: value})
+            if problems:
                 raise ConfigError(
                     f"{block}.tuning.search_space.{index}: value {value!r} for '{entry.path}' "
                     f"is not allowed there: {problems}"
-                ) from None
+                )
 
 
 def _check_learning_curve_arms(block: str, schema: type[FamilyConfig], config: FamilyConfig) -> None:
@@ -258,13 +267,9 @@ def _check_learning_curve_arms(block: str, schema: type[FamilyConfig], config: F
         return
     base = config.model_dump()
     for name, overrides in config.learning_curve.arms.items():
-        try:
-            schema.model_validate(with_overrides(base, overrides))
-        except ValidationError as err:
-            problems = "; ".join(_describe_error(block, e) for e in err.errors())
-            raise ConfigError(
-                f"{block}.learning_curve.arms.{name}: {overrides} is not allowed: {problems}"
-            ) from None
+        problems = _problems_with(block, schema, base, overrides)
+        if problems:
+            raise ConfigError(f"{block}.learning_curve.arms.{name}: {overrides} is not allowed: {problems}")
 
 
 def validate_parameters(params: dict[str, Any]) -> dict[str, FamilyConfig]:

@@ -40,8 +40,16 @@ def test_score(
         seed=0,
         batch_fn=batch_fn(task, spec),
     )
+    metric = test_metric_name(config)
     scores = model.evaluate(data, return_dict=True, verbose=0)
-    return float(scores[test_metric_name(config).removeprefix("test_")])
+    if metric.removeprefix("test_") in scores:
+        return float(scores[metric.removeprefix("test_")])
+    # A metric the model does not compute itself (one its family's callbacks add): the task's
+    # full evaluation reports it.
+    evaluation = task.evaluate(
+        model, splits["x_test"], splits["y_test"], spec, config.training.loss, config.training.batch_size
+    )
+    return float(evaluation.metrics[metric])
 
 
 def learning_curve(
@@ -64,9 +72,18 @@ def learning_curve(
     """
     curve = parse_node_config(config, overrides=overrides, augmentation_ops=augmentation_ops).learning_curve
     available = len(splits["x_train"])
+    counts = list(
+        dict.fromkeys(available if size is None else min(size, available) for size in curve.train_sizes)
+    )
+    if len(counts) < len(curve.train_sizes):
+        logger.warning(
+            "learning_curve.train_sizes %s: the training split has %d examples; sizes %s are trained",
+            curve.train_sizes,
+            available,
+            counts,
+        )
     rows = []
-    for size in curve.train_sizes:
-        count = available if size is None else min(size, available)
+    for count in counts:
         seeds = curve.seeds if count <= curve.repeat_up_to else curve.seeds[:1]
         for arm, arm_overrides in curve.arms.items():
             for seed in seeds:

@@ -75,8 +75,8 @@ class Family:
     phases: Callable[..., list[TrainingPhase]] | None = None
     # Work the family's models need done once before any of them is built, run by the data stage
     # after the data checks: ``prepare(config, spec, project_params)``, where ``project_params``
-    # holds every parameter block of the project (the transfer family trains its source model
-    # from another block when none is saved).
+    # holds every parameter block of the project (e.g. to train a model that another block
+    # defines, when none is saved yet).
     prepare: Callable[..., None] | None = None
 
     def monitored_metrics(self, task: str) -> dict[str, str]:

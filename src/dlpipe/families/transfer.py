@@ -30,6 +30,7 @@ from dlpipe.families.registry import Family, TrainingPhase, register
 from dlpipe.models.blocks import LayerOptions, dense_stack
 from dlpipe.models.transfer_base import (
     APPLICATIONS,
+    MLFLOW_URI_SCHEMES,
     BaseModelNotFoundError,
     adapt_input,
     application_base,
@@ -77,6 +78,11 @@ class TransferBaseConfig(Strict):
             for key in ("weights", "input_size"):
                 if getattr(self, key) is not None:
                     raise ValueError(f"{key}: only for an application base, not a saved model")
+            if self.train_if_missing is not None and self.model.startswith(MLFLOW_URI_SCHEMES):
+                raise ValueError(
+                    f"train_if_missing: a source is trained into a local folder, not into the MLflow "
+                    f"model '{self.model}'; name a folder such as data/06_models/cnn/model.keras"
+                )
         return self
 
 
@@ -196,30 +202,39 @@ def check_transfer_config(config) -> None:
             )
 
 
+def _source_to_train(base_config) -> bool:
+    """Whether the saved base is missing and ``train_if_missing`` says how to train it."""
+    if base_config.model is None or base_config.train_if_missing is None:
+        return False
+    try:
+        saved_model_file(base_config.model)
+    except BaseModelNotFoundError:
+        return True
+    return False
+
+
 def check_transfer_data(spec, config) -> None:
     """The base exists and can take the dataset's images (built once, no epoch run). A saved
     base still missing with ``train_if_missing`` set is checked when it is trained (``prepare``)."""
-    base_config = config.model.base
-    if base_config.model is not None and base_config.train_if_missing is not None:
-        try:
-            saved_model_file(base_config.model)
-        except BaseModelNotFoundError:
-            return
-    build_transfer(spec, config)
+    if not _source_to_train(config.model.base):
+        build_transfer(spec, config)
 
 
 def prepare_transfer(config, spec, project_params: dict) -> None:
     """Train and save the source model first when ``model.base.model`` holds none and
     ``train_if_missing`` names the block that trains it; then check the base fits the data."""
     base_config = config.model.base
-    if base_config.model is None or base_config.train_if_missing is None:
+    if not _source_to_train(base_config):
         return
-    try:
-        saved_model_file(base_config.model)
-        return
-    except BaseModelNotFoundError:
-        pass
     from dlpipe.training.source_model import train_and_save_block_model
+
+    def base_fits(untrained_source: keras.Model) -> None:
+        # The cut layer and the input adaptation, checked before the source's first epoch.
+        adapt_input(
+            keras.Input(shape=tuple(spec.input_shape)),
+            spec,
+            tuple(cut(untrained_source, base_config.cut_layer).input_shape[1:]),
+        )
 
     source = base_config.train_if_missing
     train_and_save_block_model(
@@ -229,14 +244,9 @@ def prepare_transfer(config, spec, project_params: dict) -> None:
         epochs=source.epochs,
         destination=base_config.model,
         work_dir=f"{config.training.backup_dir}/source",
-        # Checked on the untrained source, before its first epoch.
-        check=lambda source_model: adapt_input(
-            keras.Input(shape=tuple(spec.input_shape)),
-            spec,
-            tuple(cut(source_model, base_config.cut_layer).input_shape[1:]),
-        ),
+        check=base_fits,
     )
-    check_transfer_data(spec, config)
+    build_transfer(spec, config)  # the saved source, cut and adapted as every fit will
 
 
 FAMILY = register(

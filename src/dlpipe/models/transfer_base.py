@@ -1,5 +1,6 @@
-"""The pretrained part of a transfer model: a saved model cut at a layer, or a Keras Applications
-architecture with local weights; and the layers that adapt a dataset's raw images to it.
+"""A pretrained base for a model to build on: a saved model cut at a layer, or a Keras
+Applications architecture with local weights; and the layers that adapt a dataset's raw images to
+it. Errors name the keys of a family's ``model.base`` section.
 
 dlpipe never downloads weights: a base comes from a file on this machine or an MLflow model URI
 of this project's tracking store.
@@ -7,6 +8,7 @@ of this project's tracking store.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -40,16 +42,7 @@ def saved_model_file(location: str, key: str = "model.base.model") -> Path:
         BaseModelNotFoundError: nothing usable there; the message names ``key`` and the location.
     """
     if location.startswith(MLFLOW_URI_SCHEMES):
-        import mlflow
-
-        try:
-            folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=location))
-        except Exception as err:  # noqa: BLE001 - any store error: the same clear message
-            raise BaseModelNotFoundError(f"{key}: cannot fetch MLflow model '{location}': {err}") from err
-        found = sorted(folder.rglob("*.keras"))
-        if not found:
-            raise BaseModelNotFoundError(f"{key}: MLflow model '{location}' holds no .keras file")
-        return found[0]
+        return _fetched_mlflow_model(location, key)
     try:
         return resolve_saved_model(location)
     except FileNotFoundError:
@@ -59,6 +52,22 @@ def saved_model_file(location: str, key: str = "model.base.model") -> Path:
             "models:/<name>/<version>). Train the source first (`kedro run --pipelines=cnn`) or set "
             "model.base.train_if_missing"
         ) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _fetched_mlflow_model(location: str, key: str) -> Path:
+    """The ``.keras`` file of an MLflow model, fetched once per process (a registered version
+    or a run's artifact never changes)."""
+    import mlflow
+
+    try:
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=location))
+    except Exception as err:  # noqa: BLE001 - any store error: the same clear message
+        raise BaseModelNotFoundError(f"{key}: cannot fetch MLflow model '{location}': {err}") from err
+    found = sorted(folder.rglob("*.keras"))
+    if not found:
+        raise BaseModelNotFoundError(f"{key}: MLflow model '{location}' holds no .keras file")
+    return found[0]
 
 
 def cut(source: keras.Model, layer_name: str | None) -> keras.Model:

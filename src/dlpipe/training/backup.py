@@ -18,6 +18,10 @@ from dlpipe.interrupts import RunTerminated
 logger = logging.getLogger(__name__)
 
 
+class BackupUnreadableError(RuntimeError):
+    """No backup could be restored into a later phase: the fit must start over from its first."""
+
+
 class TrainingBackup(keras.callbacks.Callback):
     """Backs up the whole training state after every epoch and restores it when training restarts.
 
@@ -37,8 +41,9 @@ class TrainingBackup(keras.callbacks.Callback):
     another configuration is never resumed: it is moved aside (``*.other-config``) with a warning.
 
     A fit in phases (see ``Family.phases``) runs one Keras ``fit`` per phase with the same
-    backup: ``begin_phase`` tells it whether a phase continues this process's training (nothing
-    to restore) and whether it is the last (only then is training finished).
+    backup: ``begin_phase`` tells it which phase runs, whether it continues this process's
+    training (nothing to restore) and whether it is the last (only then is training finished).
+    Each backup records its phase (see ``phases.resume_point``).
 
     Place it after the callbacks in ``stateful``: it must see their end-of-epoch state.
     """
@@ -67,29 +72,17 @@ class TrainingBackup(keras.callbacks.Callback):
         self.restored_from: Path | None = None
         self.restored_epoch = 0
         self.finished_before = False  # this fit returned a model trained before, without training
-        self.continuing = False  # a later phase of this process's fit: nothing to restore
-        self.completes = True  # the last (or only) phase: its end finishes the training
+        # The phase of a fit in phases (see fit.fit_model) that this process is training.
+        self.phase, self.phase_start = 0, 0
+        self.continuing = False  # it follows a phase this process trained: nothing to restore
+        self.completes = True  # it is the last (or only) phase: its end finishes the training
+        self.epochs_done = 0
 
-    def begin_phase(self, *, continuing: bool, last: bool) -> None:
-        """Before each phase's ``fit``: whether it follows a phase this process trained, and
-        whether it is the last one."""
+    def begin_phase(self, index: int, start_epoch: int, *, continuing: bool, last: bool) -> None:
+        """Before each phase's ``fit``: its index and first epoch, whether it follows a phase
+        this process trained, and whether it is the last one."""
+        self.phase, self.phase_start = index, start_epoch
         self.continuing, self.completes = continuing, last
-
-    def resume_epoch(self) -> int:
-        """The epochs a fit starting now would find done: those of the finished training or of
-        the newest backup written for this configuration; 0 when there is none.
-
-        Lets a fit in phases enter the phase it resumes in before the backup is restored, so the
-        optimizer has the variables of that phase. Only the metadata is read.
-        """
-        for backup in [self.backup_dir / self.FINISHED, *self.backups()]:
-            try:
-                metadata = json.loads((backup / self.METADATA).read_text())
-            except (OSError, ValueError):
-                continue
-            if self.fingerprint is None or metadata.get("fingerprint") == self.fingerprint:
-                return int(metadata["epoch"])
-        return 0
 
     # ----------------------------------------------------------------------- restore
 
@@ -132,6 +125,7 @@ class TrainingBackup(keras.callbacks.Callback):
             return False
         self.history = {key: list(values) for key, values in metadata["history"].items()}
         self.restored_from, self.restored_epoch = finished, int(metadata["epoch"])
+        self.epochs_done = self.restored_epoch
         self.finished_before = True
         # No epoch left to run: fit returns at once with the restored model.
         self.model._initial_epoch = int((self.params or {}).get("epochs", self.restored_epoch))
@@ -148,6 +142,7 @@ class TrainingBackup(keras.callbacks.Callback):
             return
         self.history = {}
         self.restored_from, self.restored_epoch, self.finished_before = None, 0, False
+        self.epochs_done = 0
         self._set_aside_other_configs()
         # Built first, so a backup's optimizer state has variables to load into.
         if self.model.optimizer is not None and not self.model.optimizer.built:
@@ -183,6 +178,8 @@ class TrainingBackup(keras.callbacks.Callback):
                 self.restored_epoch + 1,
             )
             return
+        if self.phase > 0:
+            raise BackupUnreadableError(f"no backup in {self.backup_dir} could be restored")
         self.model._initial_epoch = 0
         logger.warning("No readable backup in %s: training starts over from epoch 1", self.backup_dir)
 
@@ -211,7 +208,7 @@ class TrainingBackup(keras.callbacks.Callback):
             if isinstance(callback, keras.callbacks.EarlyStopping):
                 callback.best_weights = best_weights
         self.history = {key: list(values) for key, values in metadata["history"].items()}
-        self.restored_epoch = epoch
+        self.restored_epoch = self.epochs_done = epoch
         self.model._initial_epoch = epoch
 
     # ----------------------------------------------------------------------- save
@@ -219,9 +216,12 @@ class TrainingBackup(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        self._save(epoch + 1)
+        self.epochs_done = epoch + 1
+        # Early stopping (placed before) has decided by now whether this phase ends here.
+        phase_done = bool(self.model.stop_training) or self.epochs_done == self.params.get("epochs")
+        self._save(self.epochs_done, phase_done=phase_done)
 
-    def _save(self, epochs_done: int, *, finished: bool = False) -> None:
+    def _save(self, epochs_done: int, *, phase_done: bool = False, finished: bool = False) -> None:
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         name = self.FINISHED if finished else f"epoch-{epochs_done:04d}"
         final = self.backup_dir / name
@@ -243,6 +243,9 @@ class TrainingBackup(keras.callbacks.Callback):
                 "history": self.history,
                 "callbacks": callback_state,
                 "fingerprint": self.fingerprint,
+                "phase": self.phase,
+                "phase_start": self.phase_start,
+                "phase_done": phase_done or finished,
             }
             # The metadata is written last: a folder without it was never complete.
             (partial / self.METADATA).write_text(json.dumps(metadata))
@@ -268,9 +271,8 @@ class TrainingBackup(keras.callbacks.Callback):
             return
         if not self.finished_before:
             # Early stopping has already put the best epoch's weights back (it comes first).
-            epochs_done = len(next(iter(self.history.values()), []))
             try:
-                self._save(epochs_done, finished=True)
+                self._save(self.epochs_done, finished=True)
             except OSError as err:
                 # The model is still returned for saving; the epoch backups stay as the fallback.
                 logger.warning("Could not keep the finished training: %s", err)

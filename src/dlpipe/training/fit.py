@@ -17,8 +17,8 @@ from dlpipe.data.spec import DataSpec
 from dlpipe.families import TrainingPhase, check_fits_data, get_family
 from dlpipe.tasks import get_task
 from dlpipe.tasks.base import batch_fn
-from dlpipe.training.backup import TrainingBackup
 from dlpipe.training.optimizers import build_learning_rate, compile_model, schedule_callbacks
+from dlpipe.training.phases import check_phases, fit_in_phases
 from dlpipe.training.strategy import resolve_strategy
 
 logger = logging.getLogger(__name__)
@@ -58,12 +58,15 @@ def fit_model(
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Build the block's family model under the configured strategy, compile and fit it.
 
-    Returns the model and its per-epoch history. The training split is augmented with
-    ``config.augmentation``; ``train_subset``/``validation_subset`` keep the first N examples
-    (the splits are already shuffled with the seed). With ``training.gradient_monitor.enabled``
-    the gradient-health monitor runs too, logging to ``mlflow_run_id`` when given. Passing the same
-    ``dataset_cache`` dict to several calls (the trials of a study) reuses their tf.data pipelines
-    and filled caches instead of rebuilding them for every model.
+    A family with ``phases`` trains in them, recompiled for each (see
+    ``dlpipe.training.phases``). Returns the model and its per-epoch history, the epochs before a
+    restart included when a ``TrainingBackup`` among ``callbacks`` resumed it. The training
+    split is augmented with ``config.augmentation``; ``train_subset``/``validation_subset`` keep
+    the first N examples (the splits are already shuffled with the seed). With
+    ``training.gradient_monitor.enabled`` the gradient-health monitor runs too, logging to
+    ``mlflow_run_id`` when given. Passing the same ``dataset_cache`` dict to several calls (the
+    trials of a study) reuses their tf.data pipelines and filled caches instead of rebuilding them
+    for every model.
 
     Raises:
         ValueError: the family or its task cannot learn this data (checked before the model is built).
@@ -119,17 +122,9 @@ def fit_model(
     if training.gradient_monitor.enabled:
         callbacks.append(_gradient_monitor(config, splits, spec, mlflow_run_id))
     phases = family.phases(config, epochs) if family.phases else [TrainingPhase("train", epochs)]
-    backup = next((c for c in callbacks if isinstance(c, TrainingBackup)), None)
-    resume_at = backup.resume_epoch() if backup is not None else 0
-    started = time.perf_counter()
-    history: dict[str, list[float]] = {}
-    first_epoch, trained_here = 0, False
-    for index, phase in enumerate(phases):
-        last = index == len(phases) - 1
-        end_epoch = first_epoch + phase.epochs
-        if end_epoch <= resume_at and not last:
-            first_epoch = end_epoch  # done before the restart: the backup holds its outcome
-            continue
+    check_phases(phases, epochs, family.name)
+
+    def enter(phase: TrainingPhase) -> None:
         with strategy.scope():
             if phase.prepare is not None:
                 phase.prepare(model)
@@ -140,44 +135,23 @@ def fit_model(
                 steps_per_epoch=steps_per_epoch,
             )
             compile_model(model, config, learning_rate)
-        if backup is not None:
-            backup.begin_phase(continuing=trained_here, last=last)
-        if len(phases) > 1:
-            logger.info("Phase '%s': epochs %d-%d", phase.name, first_epoch + 1, end_epoch)
-        model._initial_epoch = None  # a backup restored in an earlier phase set it
-        phase_callbacks = callbacks + ([_BestAcrossPhases(callbacks)] if trained_here else [])
-        phase_history = model.fit(
-            train_data,
-            validation_data=validation_data,
-            initial_epoch=first_epoch,
-            epochs=end_epoch,
-            callbacks=phase_callbacks,
-            verbose=training.verbose,
-            shuffle=False,  # the tf.data pipeline shuffles
-        )
-        for key, values in phase_history.history.items():
-            history.setdefault(key, []).extend(float(v) for v in values)
-        first_epoch, trained_here = end_epoch, True
+
+    started = time.perf_counter()
+    history = fit_in_phases(
+        model,
+        phases,
+        enter=enter,
+        callbacks=callbacks,
+        x=train_data,
+        validation_data=validation_data,
+        verbose=training.verbose,
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
     epochs_run = len(history.get("loss", []))
     logger.info(
         "fit: %d epoch(s) on %d examples in %.2f s", epochs_run, num_train, time.perf_counter() - started
     )
     return model, history
-
-
-class _BestAcrossPhases(keras.callbacks.Callback):
-    """Early stopping forgets its best epoch when a new ``fit`` begins; a phase that follows
-    another must only replace the weights it restores with better ones. Listed after the
-    early-stopping callbacks, it gives them back what they held, with the new phase's patience."""
-
-    def __init__(self, callbacks):
-        super().__init__()
-        self.stoppers = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
-        self.held = [(c.best, c.best_epoch, c.best_weights) for c in self.stoppers]
-
-    def on_train_begin(self, logs=None):
-        for stopper, (best, best_epoch, best_weights) in zip(self.stoppers, self.held, strict=True):
-            stopper.best, stopper.best_epoch, stopper.best_weights = best, best_epoch, best_weights
 
 
 def encoded_targets(config: FamilyConfig, targets: np.ndarray, spec: DataSpec) -> np.ndarray:

@@ -1,9 +1,8 @@
 """Train another parameter block's model outside its own pipeline, as a source for this one.
 
-The transfer family starts from a model that a block such as ``cnn`` trains. On a machine where
-that block has never run, the transfer pipeline trains it first with the block's own data, model
-and training (tuning off), and saves it where the block's pipeline saves its models: a later
-``kedro run`` of that block adds a newer version beside it.
+A block that builds on a model another block trains (a pretrained base) can have it trained
+first on a machine where that block has never run: with the block's own data, model and training
+(tuning off), saved as a new version of a Kedro versioned model folder.
 """
 
 from __future__ import annotations

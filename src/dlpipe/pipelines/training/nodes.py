@@ -17,7 +17,6 @@ from dlpipe.tracking import try_tracking
 from dlpipe.training.callbacks import (
     build_training_callbacks,
     configuration_fingerprint,
-    training_backup,
 )
 from dlpipe.training.fit import fit_model, iterations_per_epoch, monitor_mode
 
@@ -74,10 +73,6 @@ def train_model(
         callbacks=callbacks,
         mlflow_run_id=run_id,
     )
-    backup = training_backup(callbacks)
-    if backup is not None and backup.restored_epoch:
-        # Keras reports only the epochs of this process; the backup holds those before the restart.
-        history = {key: list(values) for key, values in backup.history.items()}
     if run_id is not None:
         try_tracking(
             "log the model summary", mlflow.log_text, model_summary_text(model), "training/model_summary.txt"
