@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from dlpipe import run_scope
 from dlpipe.config.schema import ConfigError, parse_family, with_overrides
 from dlpipe.data.loading import load_splits
 from dlpipe.families import check_fits_data, get_family, prepare_family
@@ -166,6 +167,32 @@ def test_killed_in_the_second_phase_the_rerun_resumes_there(
     assert [layer.name for layer in model.get_layer("base").layers if layer.trainable and layer.weights] == [
         "block2_conv1"
     ]
+
+
+@pytest.fixture
+def pipeline_run():
+    """A Kedro run as dlpipe's hooks open it: a finished training is kept until it succeeds."""
+    run_scope.begin()
+    yield
+    if run_scope.active():
+        run_scope.end(succeeded=False)
+
+
+def test_a_finished_fine_tuning_is_reused_not_trained_again(tmp_path, source_file, pipeline_run):
+    """A run whose outputs failed to save: the rerun reuses the model of both phases."""
+    config = _config(tmp_path, source_file, **{"model.fine_tune.head_epochs": 2, "training.epochs": 3})
+    splits, spec = load_splits(config.dataset, config.seed)
+
+    def backup():
+        return TrainingBackup(str(tmp_path / "backup"), fingerprint="same", keep_finished=True)
+
+    trained, history = fit_model(config, splits, spec, epochs=3, callbacks=[backup()])
+    watch, again = _Watch(), backup()
+    reused, history_again = fit_model(config, splits, spec, epochs=3, callbacks=[again, watch])
+    assert again.finished_before and watch.epochs == []  # no epoch of either phase runs again
+    assert history_again == history
+    for kept, first in zip(reused.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, first)
 
 
 def test_early_stopping_keeps_the_best_epoch_of_both_phases(tmp_path, source_file):
