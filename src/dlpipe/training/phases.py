@@ -12,6 +12,7 @@ import keras
 
 from dlpipe.families import TrainingPhase
 from dlpipe.training.backup import BackupUnreadableError, TrainingBackup
+from dlpipe.training.callbacks import training_backup
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def fit_in_phases(
 
     Returns the per-epoch history of the whole training, epochs before a restart included.
     """
-    backup = next((c for c in callbacks if isinstance(c, TrainingBackup)), None)
+    backup = training_backup(callbacks)
     point = resume_point(backup) if backup is not None else None
     if point is not None and point.phase >= len(phases):
         point = None

@@ -54,4 +54,4 @@ def compute_learning_curve(
         runs.groupby(["arm", "train_size"], sort=False)[["epochs", "seconds"]].mean().reset_index(),
         on=["arm", "train_size"],
     )
-    return pd.DataFrame(table), plot_learning_curve(summary, metric)
+    return table, plot_learning_curve(summary, metric)
