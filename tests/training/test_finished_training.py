@@ -90,10 +90,10 @@ def test_when_the_finished_training_cannot_be_kept_the_model_is_still_returned(
     backup_dir = Path(cnn_params["training"]["backup_dir"])
     real_save = training_callbacks.TrainingBackup._save
 
-    def disk_full_at_the_end(self, epochs_done, *, finished=False):
+    def disk_full_at_the_end(self, epochs_done, *, finished=False, **state):
         if finished:
             raise OSError(28, f"No space left on device: '{self.backup_dir / 'finished'}'")
-        real_save(self, epochs_done, finished=finished)
+        real_save(self, epochs_done, finished=finished, **state)
 
     monkeypatch.setattr(training_callbacks.TrainingBackup, "_save", disk_full_at_the_end)
     with caplog.at_level(logging.WARNING):

@@ -137,7 +137,7 @@ def fit_model(
             compile_model(model, config, learning_rate)
 
     started = time.perf_counter()
-    history = fit_in_phases(
+    history, epochs_run = fit_in_phases(
         model,
         phases,
         enter=enter,
@@ -147,7 +147,6 @@ def fit_model(
         verbose=training.verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
-    epochs_run = len(history.get("loss", []))
     logger.info(
         "fit: %d epoch(s) on %d examples in %.2f s", epochs_run, num_train, time.perf_counter() - started
     )

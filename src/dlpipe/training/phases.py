@@ -75,12 +75,13 @@ def fit_in_phases(
     enter: Callable[[TrainingPhase], None],
     callbacks: list[keras.callbacks.Callback],
     **fit_args,
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], int]:
     """Fit ``model`` phase after phase: ``enter(phase)`` prepares and compiles it, then its epochs
     run. A ``TrainingBackup`` among ``callbacks`` decides where to start: in the phase its newest
     backup was written in; when no backup of a later phase can be read, from the first phase.
 
-    Returns the per-epoch history of the whole training, epochs before a restart included.
+    Returns the per-epoch history of the whole training, epochs before a restart included, and
+    the number of epochs this call trained.
     """
     backup = training_backup(callbacks)
     point = resume_point(backup) if backup is not None else None
@@ -97,9 +98,9 @@ def fit_in_phases(
             backup.begin_phase(0, 0, continuing=False, last=True)
 
 
-def _fit(model, phases, point, backup, enter, callbacks, fit_args) -> dict[str, list[float]]:
+def _fit(model, phases, point, backup, enter, callbacks, fit_args) -> tuple[dict[str, list[float]], int]:
     history: dict[str, list[float]] = {}
-    epoch, trained_here = 0, False
+    epoch, trained_here, epochs_run = 0, False, 0
     for index, phase in enumerate(phases):
         if point is not None and index < point.phase:
             continue  # done before the restart: the backup holds its outcome
@@ -122,9 +123,12 @@ def _fit(model, phases, point, backup, enter, callbacks, fit_args) -> dict[str, 
         )
         for key, values in result.history.items():
             history.setdefault(key, []).extend(float(value) for value in values)
+        epochs_run += len(result.epoch)
         if backup is not None:
             epoch = backup.epochs_done
         elif result.epoch:
             epoch = result.epoch[-1] + 1
         trained_here = True
-    return {key: list(values) for key, values in backup.history.items()} if backup is not None else history
+    if backup is not None:  # it holds the epochs before a restart too
+        history = {key: list(values) for key, values in backup.history.items()}
+    return history, epochs_run
