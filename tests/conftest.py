@@ -150,3 +150,15 @@ def hanging_name_lookup(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lookup)
     yield
     release.set()
+
+
+@pytest.fixture
+def pipeline_run():
+    """A Kedro run as dlpipe's hooks open it (a finished training is kept until it succeeds);
+    closed as failed if the test does not close it."""
+    from dlpipe import run_scope
+
+    run_scope.begin()
+    yield
+    if run_scope.active():
+        run_scope.end(succeeded=False)

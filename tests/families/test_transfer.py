@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import pytest
 
-from dlpipe import run_scope
 from dlpipe.config.schema import ConfigError, parse_family, with_overrides
 from dlpipe.data.loading import load_splits
 from dlpipe.families import check_fits_data, get_family, prepare_family
@@ -167,15 +166,6 @@ def test_killed_in_the_second_phase_the_rerun_resumes_there(
     assert [layer.name for layer in model.get_layer("base").layers if layer.trainable and layer.weights] == [
         "block2_conv1"
     ]
-
-
-@pytest.fixture
-def pipeline_run():
-    """A Kedro run as dlpipe's hooks open it: a finished training is kept until it succeeds."""
-    run_scope.begin()
-    yield
-    if run_scope.active():
-        run_scope.end(succeeded=False)
 
 
 def test_a_finished_fine_tuning_is_reused_not_trained_again(tmp_path, source_file, pipeline_run):

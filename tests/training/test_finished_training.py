@@ -6,20 +6,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from dlpipe import run_scope
 from dlpipe.pipelines.training.nodes import train_model
 from dlpipe.training import callbacks as training_callbacks
-
-
-@pytest.fixture
-def pipeline_run():
-    """A Kedro run as dlpipe's hooks open it; closed as failed if the test does not close it."""
-    run_scope.begin()
-    yield
-    if run_scope.active():
-        run_scope.end(succeeded=False)
 
 
 def _weights(model) -> list[np.ndarray]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import math
 import shutil
 from pathlib import Path
 
@@ -14,6 +12,16 @@ import numpy as np
 
 from dlpipe import run_scope
 from dlpipe.interrupts import RunTerminated
+from dlpipe.training.backup_folders import (
+    BEST_WEIGHTS,
+    FINISHED,
+    METADATA,
+    WEIGHTS,
+    callback_state,
+    discard_finished_training,
+    read_metadata,
+    set_aside,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +55,6 @@ class TrainingBackup(keras.callbacks.Callback):
 
     Place it after the callbacks in ``stateful``: it must see their end-of-epoch state.
     """
-
-    WEIGHTS = "state.weights.h5"
-    METADATA = "state.json"
-    BEST_WEIGHTS = "best_weights.npz"
-    FINISHED = "finished"
 
     def __init__(
         self,
@@ -96,14 +99,14 @@ class TrainingBackup(keras.callbacks.Callback):
     def _set_aside_other_configs(self) -> None:
         if self.fingerprint is None:
             return
-        for backup in [self.backup_dir / self.FINISHED, *self.backups()]:
+        for backup in [self.backup_dir / FINISHED, *self.backups()]:
             try:
-                written_for = json.loads((backup / self.METADATA).read_text()).get("fingerprint")
+                written_for = read_metadata(backup).get("fingerprint")
             except (OSError, ValueError):
                 continue  # unreadable: the fallback below deals with it
             if written_for == self.fingerprint:
                 continue
-            aside = _set_aside(backup, "other-config")
+            aside = set_aside(backup, "other-config")
             logger.warning(
                 "Backup %s was written for another configuration; moved it to %s. It is not resumed.",
                 backup,
@@ -111,16 +114,16 @@ class TrainingBackup(keras.callbacks.Callback):
             )
 
     def _restore_finished(self) -> bool:
-        finished = self.backup_dir / self.FINISHED
-        if not (finished / self.METADATA).is_file():
+        finished = self.backup_dir / FINISHED
+        if not (finished / METADATA).is_file():
             return False
         try:
-            metadata = json.loads((finished / self.METADATA).read_text())
-            self.model.load_weights(str(finished / self.WEIGHTS))
+            metadata = read_metadata(finished)
+            self.model.load_weights(str(finished / WEIGHTS))
         except RunTerminated:
             raise
         except Exception as err:  # noqa: BLE001 - unreadable: train again rather than fail
-            aside = _set_aside(finished, "corrupt")
+            aside = set_aside(finished, "corrupt")
             logger.warning("Finished backup %s cannot be read (%s); moved it to %s", finished, err, aside)
             return False
         self.history = {key: list(values) for key, values in metadata["history"].items()}
@@ -161,7 +164,7 @@ class TrainingBackup(keras.callbacks.Callback):
             except Exception as err:  # noqa: BLE001 - any unreadable backup: try the previous one
                 for variable, value in zip(self._variables(), initial_state, strict=True):
                     variable.assign(value)
-                aside = _set_aside(backup, "corrupt")
+                aside = set_aside(backup, "corrupt")
                 logger.warning(
                     "Backup %s cannot be read (%s: %s); moved it to %s and trying an older one",
                     backup,
@@ -194,12 +197,12 @@ class TrainingBackup(keras.callbacks.Callback):
         return variables
 
     def _restore(self, backup: Path) -> None:
-        metadata = json.loads((backup / self.METADATA).read_text())
+        metadata = read_metadata(backup)
         epoch = int(metadata["epoch"])
-        self.model.load_weights(str(backup / self.WEIGHTS))
+        self.model.load_weights(str(backup / WEIGHTS))
         best_weights = None
-        if (backup / self.BEST_WEIGHTS).is_file():
-            with np.load(backup / self.BEST_WEIGHTS) as stored:
+        if (backup / BEST_WEIGHTS).is_file():
+            with np.load(backup / BEST_WEIGHTS) as stored:
                 best_weights = [stored[f"w{i}"] for i in range(len(stored.files))]
         for index, callback in enumerate(self.stateful):
             state = metadata["callbacks"][str(index)]
@@ -223,32 +226,32 @@ class TrainingBackup(keras.callbacks.Callback):
 
     def _save(self, epochs_done: int, *, phase_done: bool = False, finished: bool = False) -> None:
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        name = self.FINISHED if finished else f"epoch-{epochs_done:04d}"
+        name = FINISHED if finished else f"epoch-{epochs_done:04d}"
         final = self.backup_dir / name
         partial = self.backup_dir / f".partial-{name}"
         shutil.rmtree(partial, ignore_errors=True)
         try:
             partial.mkdir()
-            self.model.save_weights(str(partial / self.WEIGHTS), overwrite=True)
-            callback_state = {}
+            self.model.save_weights(str(partial / WEIGHTS), overwrite=True)
+            callback_states = {}
             best_weights = None
             for index, callback in enumerate(self.stateful):
-                callback_state[str(index)] = _callback_state(callback)
+                callback_states[str(index)] = callback_state(callback)
                 if isinstance(callback, keras.callbacks.EarlyStopping) and callback.best_weights is not None:
                     best_weights = callback.best_weights
             if best_weights is not None:
-                np.savez(partial / self.BEST_WEIGHTS, **{f"w{i}": w for i, w in enumerate(best_weights)})
+                np.savez(partial / BEST_WEIGHTS, **{f"w{i}": w for i, w in enumerate(best_weights)})
             metadata = {
                 "epoch": epochs_done,
                 "history": self.history,
-                "callbacks": callback_state,
+                "callbacks": callback_states,
                 "fingerprint": self.fingerprint,
                 "phase": self.phase,
                 "phase_start": self.phase_start,
                 "phase_done": phase_done or finished,
             }
             # The metadata is written last: a folder without it was never complete.
-            (partial / self.METADATA).write_text(json.dumps(metadata))
+            (partial / METADATA).write_text(json.dumps(metadata))
         except OSError as err:
             shutil.rmtree(partial, ignore_errors=True)
             raise OSError(
@@ -281,33 +284,3 @@ class TrainingBackup(keras.callbacks.Callback):
             shutil.rmtree(backup, ignore_errors=True)
         backup_dir = self.backup_dir
         run_scope.on_success(lambda: discard_finished_training(backup_dir))
-
-
-def discard_finished_training(backup_dir: str | Path) -> None:
-    """Delete the finished training kept under ``backup_dir`` (and the folder, once empty)."""
-    target = Path(backup_dir) / TrainingBackup.FINISHED
-    shutil.rmtree(target, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        target.parent.rmdir()
-
-
-def _set_aside(backup: Path, reason: str) -> Path:
-    """Rename ``backup`` to ``<name>.<reason>`` (replacing an earlier one) so it is never resumed."""
-    aside = backup.with_name(f"{backup.name}.{reason}")
-    shutil.rmtree(aside, ignore_errors=True)
-    backup.rename(aside)
-    return aside
-
-
-def _callback_state(callback: keras.callbacks.Callback) -> dict:
-    """What a monitoring callback must remember across a restart, as JSON-safe values."""
-    names = ["best", "wait", "best_epoch", "stopped_epoch"]
-    state = {}
-    for name in names:
-        if hasattr(callback, name):
-            value = getattr(callback, name)
-            if isinstance(value, np.generic):
-                value = value.item()
-            if value is None or isinstance(value, int | float):
-                state[name] = value if not (isinstance(value, float) and math.isinf(value)) else None
-    return state

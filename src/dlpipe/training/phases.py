@@ -3,7 +3,6 @@ recompiled for what then trains, resumable in the phase a backup was written in.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import keras
 
 from dlpipe.families import TrainingPhase
 from dlpipe.training.backup import BackupUnreadableError, TrainingBackup
+from dlpipe.training.backup_folders import FINISHED, read_metadata
 from dlpipe.training.callbacks import training_backup
 
 logger = logging.getLogger(__name__)
@@ -31,9 +31,9 @@ class ResumePoint:
 def resume_point(backup: TrainingBackup) -> ResumePoint | None:
     """Where a fit starting now with ``backup`` would resume: its finished training or its newest
     backup of this configuration; None when there is none. Only the metadata is read."""
-    for folder in [backup.backup_dir / backup.FINISHED, *backup.backups()]:
+    for folder in [backup.backup_dir / FINISHED, *backup.backups()]:
         try:
-            metadata = json.loads((folder / backup.METADATA).read_text())
+            metadata = read_metadata(folder)
         except (OSError, ValueError):
             continue
         if backup.fingerprint is None or metadata.get("fingerprint") == backup.fingerprint:
@@ -41,7 +41,7 @@ def resume_point(backup: TrainingBackup) -> ResumePoint | None:
                 epoch=int(metadata["epoch"]),
                 phase=int(metadata.get("phase", 0)),
                 phase_start=int(metadata.get("phase_start", 0)),
-                phase_done=folder.name == backup.FINISHED or bool(metadata.get("phase_done")),
+                phase_done=folder.name == FINISHED or bool(metadata.get("phase_done")),
             )
     return None
 
