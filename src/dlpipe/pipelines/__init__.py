@@ -1,1 +1,2 @@
-"""Stage pipelines (data, augmentation, tuning, training, evaluation) and their composition."""
+"""Stage pipelines (data, augmentation, tuning, training, evaluation, registry), their composition
+per parameter block, and batch prediction."""

@@ -33,6 +33,12 @@ class Task:
     # Training examples the evaluation fits something on (a linear probe, a reference
     # distribution), unless ``train_examples_for_evaluation`` decides by the data.
     examples_for_evaluation: ClassVar[int] = 0
+    # Test metrics its evaluation reports besides the test twins of the monitored ones, with
+    # their directions: what a registry requirement may name.
+    extra_test_metrics: ClassVar[dict[str, str]] = {}
+    # Whether its models answer requests on inputs (served over HTTP, batch prediction); a
+    # generator's outputs do not depend on an input.
+    served: ClassVar[bool] = True
 
     def train_examples_for_evaluation(self, spec: DataSpec) -> int:
         """How many of the first training examples the evaluation of ``spec``'s data reads; the
@@ -106,6 +112,14 @@ class Task:
         ``train_examples_for_evaluation(spec)`` training examples, for the tasks that need them.
         """
         raise NotImplementedError
+
+    def prediction_table(self, outputs: np.ndarray, spec: DataSpec):
+        """What a served or batch prediction answers for the model's ``outputs`` on raw inputs:
+        by default the outputs themselves (reconstructed images, generated tokens); a task whose
+        outputs mean something per example (a class, a value) returns a ``pandas.DataFrame``."""
+        if outputs.dtype == object:  # strings come out of the model as bytes
+            return np.vectorize(lambda value: value.decode() if isinstance(value, bytes) else value)(outputs)
+        return outputs
 
 
 def batch_fn(task: Task, spec: DataSpec):

@@ -28,6 +28,7 @@ class Classification(Task):
     default_loss = "sparse_categorical_crossentropy"
     metrics = {"accuracy": "maximize"}
     main_metric = "val_accuracy"
+    extra_test_metrics = {"test_macro_f1": "maximize"}
 
     def train_examples_for_evaluation(self, spec: DataSpec) -> int:
         # Strings: every training example, for the character n-gram baseline.
@@ -63,16 +64,29 @@ class Classification(Task):
             spec.num_classes, activation="softmax", dtype="float32", name=name, **layer_kwargs
         )(x)
 
+    def prediction_table(self, outputs: np.ndarray, spec: DataSpec):
+        """Per example: the predicted ``class`` id, its ``label`` and the probability of every
+        class (``probability_<label>``)."""
+        import pandas as pd
+
+        probabilities = class_probabilities(outputs)
+        predicted = predicted_classes(outputs)
+        labels = np.asarray(spec.class_names, dtype=object)
+        return pd.DataFrame(
+            {
+                "class": predicted,
+                "label": labels[predicted],
+                **{f"probability_{name}": probabilities[:, i] for i, name in enumerate(spec.class_names)},
+            }
+        )
+
     def evaluate(
         self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None
     ) -> Evaluation:
         from dlpipe.evaluation.plots import plot_confusion_matrix
 
         outputs = predict(model, inputs, batch_size)
-        if outputs.shape[-1] == 1:
-            predicted = (outputs[:, 0] > 0.5).astype(np.int64)
-        else:
-            predicted = outputs.argmax(axis=1)
+        predicted = predicted_classes(outputs)
         classes = list(range(spec.num_classes))
         report = classification_report(
             targets,
@@ -97,6 +111,22 @@ class Classification(Task):
             report={**report, "confusion_matrix": matrix},
             figures={"confusion_matrix": plot_confusion_matrix(matrix, spec.class_names)},
         )
+
+
+def predicted_classes(outputs: np.ndarray) -> np.ndarray:
+    """The class ids a classifier's outputs predict: the most probable class, or class 1 when a
+    single sigmoid output exceeds 0.5."""
+    if outputs.shape[-1] == 1:
+        return (outputs[:, 0] > 0.5).astype(np.int64)
+    return outputs.argmax(axis=1)
+
+
+def class_probabilities(outputs: np.ndarray) -> np.ndarray:
+    """One probability per class and example; a single sigmoid output ``p`` as ``(1 - p, p)``."""
+    outputs = outputs.astype(np.float64)
+    if outputs.shape[-1] == 1:
+        return np.concatenate([1.0 - outputs, outputs], axis=1)
+    return outputs
 
 
 def ngram_baseline_accuracy(train_sample, inputs, targets) -> float:

@@ -44,6 +44,8 @@ class Generation(ImageTask):
     default_loss = "binary_crossentropy"
     metrics: dict[str, str] = {}
     main_metric = "val_loss"
+    extra_test_metrics = {"test_frechet_distance": "minimize", "test_confident_share": "maximize"}
+    served = False
     examples_for_evaluation = JUDGE_IMAGES + FLOOR_IMAGES
 
     def compile_metrics(self, loss: str) -> list:

@@ -15,6 +15,7 @@ class Regression(Task):
     default_loss = "mean_squared_error"
     metrics = {"mae": "minimize"}
     main_metric = "val_mae"
+    extra_test_metrics = {"test_rmse": "minimize"}
 
     def check_data(self, spec: DataSpec, loss: str) -> None:
         if spec.target != "value":
@@ -35,6 +36,16 @@ class Regression(Task):
         return keras.layers.Normalization(
             mean=spec.target_mean, variance=spec.target_variance, invert=True, dtype="float32", name=name
         )(x)
+
+    def prediction_table(self, outputs: np.ndarray, spec: DataSpec):
+        """Per example: the predicted value (``prediction``), or one column per target
+        (``prediction_<i>``), in the targets' own units."""
+        import pandas as pd
+
+        outputs = outputs.reshape(len(outputs), -1).astype(np.float64)
+        if outputs.shape[1] == 1:
+            return pd.DataFrame({"prediction": outputs[:, 0]})
+        return pd.DataFrame({f"prediction_{i}": outputs[:, i] for i in range(outputs.shape[1])})
 
     def evaluate(
         self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None

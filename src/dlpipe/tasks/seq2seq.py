@@ -39,6 +39,7 @@ class SequenceToSequence(Task):
     # The share of target tokens predicted right under teacher forcing (padding left out).
     metrics = {"token_accuracy": "maximize"}
     main_metric = "val_loss"
+    extra_test_metrics = {"test_word_error_rate": "minimize", "test_token_error_rate": "minimize"}
 
     def check_data(self, spec: DataSpec, loss: str) -> None:
         if spec.modality != "text" or spec.target != "text":

@@ -11,7 +11,7 @@ from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
 from dlpipe.evaluation.plots import plot_training_curves
 from dlpipe.families import get_family
-from dlpipe.tasks import get_task
+from dlpipe.tasks import Evaluation, get_task
 
 
 def evaluate_model(
@@ -26,38 +26,42 @@ def evaluate_model(
 
     Returns:
         MLflow metrics (``test_loss`` and the task's own, e.g. ``test_accuracy`` or ``test_mae``),
-        the task's JSON report and its figures (``{file name: figure}``).
+        the same scores as a plain dict, the task's JSON report and its figures
+        (``{file name: figure}``).
     """
-    family_config = parse_node_config(config)
+    result = score_model(
+        trained_model, test_split, DataSpec.model_validate(data_spec), parse_node_config(config)
+    )
+    mlflow_metrics = {key: {"value": float(value), "step": 0} for key, value in result.metrics.items()}
+    scores = {key: float(value) for key, value in result.metrics.items()}
+    figures = {f"{name}.png": figure for name, figure in result.figures.items()}
+    return mlflow_metrics, scores, result.report, figures
+
+
+def score_model(
+    model: keras.Model, test_split: dict[str, np.ndarray], spec: DataSpec, family_config
+) -> Evaluation:
+    """The task's evaluation of ``model`` on the test split, with the family's own figures."""
     task = get_task(family_config.task)
     result = task.evaluate(
-        trained_model,
+        model,
         test_split["x_test"],
         test_split["y_test"],
-        DataSpec.model_validate(data_spec),
+        spec,
         loss=family_config.training.loss,
         batch_size=family_config.training.batch_size,
         train_sample=(test_split["x_train"], test_split["y_train"]) if "x_train" in test_split else None,
     )
     family = get_family(family_config.model.family)
     if family.evaluation_figures is not None:
-        own = family.evaluation_figures(
-            trained_model, test_split["x_test"], test_split["y_test"], DataSpec.model_validate(data_spec)
-        )
+        own = family.evaluation_figures(model, test_split["x_test"], test_split["y_test"], spec)
         clash = set(own) & set(result.figures)
         if clash:
             raise ValueError(f"family '{family.name}' draws figures its task draws too: {sorted(clash)}")
         result.figures.update(own)
-    mlflow_metrics = {key: {"value": float(value), "step": 0} for key, value in result.metrics.items()}
-    figures = {f"{name}.png": figure for name, figure in result.figures.items()}
-    return mlflow_metrics, result.report, figures
+    return result
 
 
 def plot_training_history(training_history: dict[str, list[float]]):
     """Training curves (loss and every metric, training and validation) of the final training."""
     return plot_training_curves(training_history)
-
-
-def export_model(trained_model: keras.Model) -> keras.Model:
-    """Hand the trained model to the MLflow model dataset, which logs it with the run."""
-    return trained_model

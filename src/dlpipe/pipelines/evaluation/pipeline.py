@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-from dlpipe.pipelines.evaluation.nodes import evaluate_model, export_model, plot_training_history
+from dlpipe.pipelines.evaluation.nodes import evaluate_model, plot_training_history
 
 
 def create_pipeline() -> Pipeline:
@@ -11,7 +11,7 @@ def create_pipeline() -> Pipeline:
             node(
                 evaluate_model,
                 inputs=["trained_model", "test_split", "data_spec", "params:config"],
-                outputs=["test_metrics", "evaluation_report", "evaluation_figures"],
+                outputs=["test_metrics", "test_scores", "evaluation_report", "evaluation_figures"],
                 name="evaluate_model",
             ),
             node(
@@ -20,6 +20,5 @@ def create_pipeline() -> Pipeline:
                 outputs="training_curves_plot",
                 name="plot_training_history",
             ),
-            node(export_model, inputs="trained_model", outputs="mlflow_model", name="export_model"),
         ]
     )
