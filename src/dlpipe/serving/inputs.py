@@ -22,7 +22,11 @@ def check_inputs(inputs: np.ndarray, shape: list[int | None], dtype: str) -> np.
     """
     inputs = np.asarray(inputs)
     expected = f"a batch of shape (n, {', '.join('any' if d is None else str(d) for d in shape)}) of {dtype}"
-    if inputs.ndim == 0 or len(inputs) == 0:
+    if inputs.ndim == 0:
+        raise InvalidInputs(
+            f"inputs is a single {inputs.dtype} value, not a list of examples: expected {expected}"
+        )
+    if len(inputs) == 0:
         raise InvalidInputs(f"empty input: expected {expected} with n >= 1")
     if inputs.ndim != len(shape) + 1 or any(
         size is not None and got != size for got, size in zip(inputs.shape[1:], shape, strict=True)
