@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import keras
-from kedro.io.core import DatasetError, get_filepath_str
+from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
 
@@ -41,3 +41,26 @@ class KerasModelDataset(TensorFlowModelDataset):
                 "complete version is unchanged. Free space and re-run (the tuning study and the "
                 "training checkpoint are kept)."
             ) from err
+
+
+class PredictionInputsDataset(AbstractDataset):
+    """Inputs of batch prediction, read-only: a ``.npy`` array or a folder of images at ``path``.
+
+    Loads ``{"names": [...], "inputs": array, "source": path}``: one name per input (its file
+    name, or its row index in the array).
+    """
+
+    def __init__(self, path: str):
+        self._path = Path(path)
+
+    def load(self) -> dict:
+        from dlpipe.serving.inputs import read_inputs
+
+        names, inputs = read_inputs(self._path)
+        return {"names": names, "inputs": inputs, "source": str(self._path)}
+
+    def save(self, data) -> None:
+        raise DatasetError("PredictionInputsDataset is read-only: put the inputs at its path")
+
+    def _describe(self) -> dict:
+        return {"path": str(self._path)}

@@ -1,4 +1,4 @@
-"""Project pipelines: one per parameter block whose model family is registered.
+"""Project pipelines: one per parameter block whose model family is registered, and ``predict``.
 
 A block ``cnn:`` (or ``cnn_wide:``) with ``model.family: cnn`` becomes the pipeline ``cnn`` (or
 ``cnn_wide``), the shared stages under that name. Which blocks exist is read from the project's
@@ -13,6 +13,7 @@ import yaml
 from kedro.pipeline import Pipeline
 
 from dlpipe.families import registered_families
+from dlpipe.pipelines import predict
 from dlpipe.pipelines.family import create_family_pipeline
 
 
@@ -49,7 +50,9 @@ def pipeline_blocks(params: dict) -> list[str]:
     return [
         name
         for name, block in params.items()
-        if isinstance(block, dict) and (block.get("model") or {}).get("family") in families
+        if isinstance(block, dict)
+        and isinstance(block.get("model"), dict)
+        and block["model"].get("family") in families
     ]
 
 
@@ -61,8 +64,9 @@ def learning_curve_enabled(block: dict | None) -> bool:
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """One pipeline per family block of the parameters; ``__default__`` is the block named by
-    ``default_pipeline`` in ``conf/base/globals.yml``."""
+    """One pipeline per family block of the parameters, and ``predict`` (batch prediction with a
+    trained model); ``__default__`` is the block named by ``default_pipeline`` in
+    ``conf/base/globals.yml``."""
     from kedro.framework.project import settings
 
     params, global_values = _project_config(Path.cwd() / settings.CONF_SOURCE)
@@ -71,6 +75,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         block: create_family_pipeline(block, with_learning_curve=learning_curve_enabled(params.get(block)))
         for block in blocks
     }
+    pipelines["predict"] = predict.pipeline.create_pipeline()
     default = global_values.get("default_pipeline")
     if default in pipelines:
         pipelines["__default__"] = pipelines[default]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,3 +69,34 @@ class Strict(BaseModel):
     """Base of every schema: unknown keys are errors, assignments are re-validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def describe_error(prefix: str, error: dict[str, Any]) -> str:
+    """One pydantic error as ``<full dotted key>: <what is wrong> (got <value>)``."""
+    location = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (misspelled?)"
+    elif error["type"] == "literal_error":
+        message = f"unknown value; {error['msg'].lower()}"
+    elif error["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+        # A cross-field check names its own key ("tuning.search_space.0.path: ..."): make it the
+        # location, so every message starts with the full dotted key.
+        key, separator, rest = message.partition(": ")
+        if separator and re.fullmatch(r"[\w.]+", key):
+            location, message = f"{location}.{key}", rest
+    value = error.get("input")
+    # A whole section (a dict, or the block itself when a cross-field check re-runs on assignment)
+    # is not worth echoing: only single values are.
+    shown = "" if isinstance(value, dict | BaseModel) else f" (got {value!r})"
+    return f"{location}: {message}{shown}"
+
+
+def config_error(block: str, err: Any) -> ConfigError:
+    """A pydantic ``ValidationError`` of parameter block ``block`` as one ConfigError listing
+    every problem with its full key."""
+    lines = [describe_error(block, e) for e in err.errors(include_url=False)]
+    return ConfigError(
+        f"Invalid parameters for '{block}' ({len(lines)} problem(s)):\n  " + "\n  ".join(lines)
+    )

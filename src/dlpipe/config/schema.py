@@ -12,12 +12,11 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import re
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, create_model, model_validator
+from pydantic import ValidationError, create_model, model_validator
 
-from dlpipe.config.common import ConfigError, Strict
+from dlpipe.config.common import ConfigError, Strict, config_error, describe_error
 from dlpipe.config.data import AugmentationConfig, DatasetConfig
 from dlpipe.config.learning_curve import LearningCurveConfig
 from dlpipe.config.registry import RegistryConfig, parse_requirement
@@ -190,27 +189,6 @@ def with_overrides(tree: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
     return result
 
 
-def _describe_error(prefix: str, error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (misspelled?)"
-    elif error["type"] == "literal_error":
-        message = f"unknown value; {error['msg'].lower()}"
-    elif error["type"] == "value_error":
-        message = message.removeprefix("Value error, ")
-        # A cross-field check names its own key ("tuning.search_space.0.path: ..."): make it the
-        # location, so every message starts with the full dotted key.
-        key, separator, rest = message.partition(": ")
-        if separator and re.fullmatch(r"[\w.]+", key):
-            location, message = f"{location}.{key}", rest
-    value = error.get("input")
-    # A whole section (a dict, or the block itself when a cross-field check re-runs on assignment)
-    # is not worth echoing: only single values are.
-    shown = "" if isinstance(value, dict | BaseModel) else f" (got {value!r})"
-    return f"{location}: {message}{shown}"
-
-
 def family_of_block(block: str, params: Any) -> str:
     """The registered family that block ``block`` names in ``model.family``.
 
@@ -245,10 +223,7 @@ def parse_family(block: str, params: dict[str, Any]) -> FamilyConfig:
     try:
         config = schema.model_validate(params)
     except ValidationError as err:
-        lines = [_describe_error(block, e) for e in err.errors(include_url=False)]
-        raise ConfigError(
-            f"Invalid parameters for '{block}' ({len(lines)} problem(s)):\n  " + "\n  ".join(lines)
-        ) from None
+        raise config_error(block, err) from None
     _check_search_space_endpoints(block, schema, config)
     _check_learning_curve_arms(block, schema, config)
     return config
@@ -275,7 +250,7 @@ def _problems_with(
     try:
         schema.model_validate(with_overrides(base, overrides))
     except ValidationError as err:
-        return "; ".join(_describe_error(block, e) for e in err.errors())
+        return "; ".join(describe_error(block, e) for e in err.errors())
     return None
 
 
@@ -311,5 +286,14 @@ def _check_learning_curve_arms(block: str, schema: type[FamilyConfig], config: F
 
 
 def validate_parameters(params: dict[str, Any]) -> dict[str, FamilyConfig]:
-    """Validate every top-level parameter block; each must hold a registered model family."""
-    return {block: parse_family(block, params[block]) for block in params}
+    """Validate every top-level parameter block: a registered model family's, or the block of one
+    of dlpipe's own pipelines (``predict``). Returns the parsed family blocks."""
+    from dlpipe.config.predict import OWN_PIPELINE_BLOCKS, parse_own_block
+
+    configs = {}
+    for block, values in params.items():
+        if block in OWN_PIPELINE_BLOCKS:
+            parse_own_block(block, values)
+        else:
+            configs[block] = parse_family(block, values)
+    return configs

@@ -131,3 +131,18 @@ def load_keras_model(uri: str):
     if "tensorflow" in get_model_info(uri).flavors:
         return mlflow.tensorflow.load_model(uri)
     return mlflow.pyfunc.load_model(uri).unwrap_python_model().keras_model
+
+
+def load_served_model(uri: str):
+    """The :class:`ServedModel` of an MLflow model URI; ValueError for a model dlpipe does not serve."""
+    model = mlflow.pyfunc.load_model(uri)
+    try:
+        served = model.unwrap_python_model()
+    except Exception:  # noqa: BLE001 - a flavour without a Python model
+        served = None
+    if not isinstance(served, ServedModel):
+        raise ValueError(
+            f"{uri} is not a model dlpipe serves (its task's models do not predict from inputs, or "
+            "it was logged by another tool)"
+        )
+    return served

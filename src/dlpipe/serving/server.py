@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from dlpipe.serving.inputs import InvalidInputs
+from dlpipe.serving.served_model import load_served_model
 
 logger = logging.getLogger(__name__)
 
@@ -99,25 +100,6 @@ def _too_large(size: int, limit: int) -> str:
         f"request body of {size} bytes exceeds the limit of {limit} bytes (--max-body-mb): "
         "send the inputs in several smaller requests"
     )
-
-
-def load_served_model(uri: str):
-    """The :class:`ServedModel` of an MLflow model URI; ValueError for a model dlpipe does not serve."""
-    import mlflow
-
-    from dlpipe.serving.served_model import ServedModel
-
-    model = mlflow.pyfunc.load_model(uri)
-    try:
-        served = model.unwrap_python_model()
-    except Exception:  # noqa: BLE001 - a flavour without a Python model
-        served = None
-    if not isinstance(served, ServedModel):
-        raise ValueError(
-            f"{uri} is not a model dlpipe serves (its task's models do not predict from inputs, or "
-            "it was logged by another tool)"
-        )
-    return served
 
 
 def main(argv: list[str] | None = None) -> None:
