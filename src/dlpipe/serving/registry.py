@@ -114,7 +114,7 @@ def register_and_gate(
     """
     client = mlflow.MlflowClient()
     candidate = scores.get(metric)
-    version = mlflow.register_model(model_uri, name).version
+    version = str(mlflow.register_model(model_uri, name).version)
     client.set_model_version_tag(name, version, DIGEST_TAG, digest)
     if candidate is not None:
         client.set_model_version_tag(name, version, SCORE_TAG_PREFIX + metric, repr(candidate))
@@ -126,7 +126,7 @@ def register_and_gate(
     champion = _current_champion(client, name, alias)
     champion_score = None
     if champion is not None and not unmet:
-        decision.champion_version = champion.version
+        decision.champion_version = str(champion.version)
         recorded = champion.tags.get(SCORE_TAG_PREFIX + metric)
         if champion.tags.get(DIGEST_TAG) == digest and recorded is not None:
             champion_score = float(recorded)
