@@ -20,15 +20,21 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("DLPIPE_TEST_TFDS_DIR", PROJECT_ROOT / "data" / "01_raw" / "tfds"))
 
 
-def load_project_params(env: str = "smoke") -> dict[str, Any]:
-    """The project's parameters as `kedro run --env=<env>` sees them."""
+def load_project_params(env: str = "smoke", *, families_only: bool = True) -> dict[str, Any]:
+    """The project's parameters as `kedro run --env=<env>` sees them: its model-family blocks, or
+    every block (``predict`` too)."""
+    from dlpipe.pipeline_registry import pipeline_blocks
+
     loader = OmegaConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"),
         base_env="base",
         default_run_env=env,
         merge_strategy={"parameters": "soft"},
     )
-    return loader["parameters"]
+    params = loader["parameters"]
+    if families_only:
+        return {block: params[block] for block in pipeline_blocks(params)}
+    return params
 
 
 def image_spec(

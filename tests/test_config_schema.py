@@ -18,7 +18,7 @@ from tests.conftest import load_project_params
 
 @pytest.mark.parametrize("env", ["base", "smoke"])
 def test_project_parameters_are_valid(env):
-    configs = validate_parameters(load_project_params(env))
+    configs = validate_parameters(load_project_params(env, families_only=False))
     # Other families' blocks may sit beside these two; every block must validate.
     assert set(configs) >= {"cnn", "mlp"}
     assert configs["cnn"].model.conv is not None

@@ -3,8 +3,9 @@
 Each block is prepared as the data stage prepares it (a transfer block's source model trained
 first, under the test's folder), built, trained one epoch on tiny real data, saved as a
 ``.keras`` file, reloaded, fed raw inputs (uint8 pixels, raw measurements, strings) and evaluated
-by its task. A new family, or a new block of an existing one, is checked here without a test of
-its own.
+by its task; a served task's model is also saved as dlpipe logs it to MLflow and answers raw
+inputs after reloading with plain MLflow. A new family, or a new block of an existing one, is
+checked here without a test of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import math
 
 import keras
+import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -20,7 +23,9 @@ from dlpipe.config.schema import parse_family
 from dlpipe.data.input_pipeline import as_model_input
 from dlpipe.data.loading import load_splits
 from dlpipe.families import prepare_family, registered_families
+from dlpipe.serving.served_model import save_served_model
 from dlpipe.tasks import get_task
+from dlpipe.tasks.base import predict
 from dlpipe.training.fit import fit_model
 from tests.conftest import load_project_params
 from tests.families.conftest import shrunk_block
@@ -85,3 +90,14 @@ def test_block_builds_trains_saves_and_predicts_from_raw_inputs(block, tmp_path)
     assert evaluation.metrics and all(math.isfinite(value) for value in evaluation.metrics.values())
     assert "test_loss" in evaluation.metrics
     assert evaluation.figures
+
+    if task.served:
+        # As logged to MLflow: loaded with plain MLflow, it answers raw inputs with the task's
+        # predictions of the model itself.
+        save_served_model(tmp_path / "mlflow_model", reloaded, spec, config.task, 16, splits["x_test"])
+        served = mlflow.pyfunc.load_model(str(tmp_path / "mlflow_model")).predict(raw)
+        expected = task.prediction_table(predict(reloaded, raw, 16), spec)
+        if isinstance(expected, pd.DataFrame):
+            pd.testing.assert_frame_equal(served, expected, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(np.asarray(served), expected)

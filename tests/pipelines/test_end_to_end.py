@@ -120,19 +120,64 @@ def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
     assert int(parent.data.params["iterations_per_epoch"]) == 7  # 400 examples / batch 64
     assert (project / "data" / "06_models" / "cnn" / "model.keras").is_dir()  # versioned
 
+    # The first model registered becomes the champion; the rerun's is registered and compared.
+    assert parent.data.tags["registry.decision"] == "promoted"
+    assert client.get_model_version_by_alias("dlpipe-cnn", "champion").run_id == parent.info.run_id
+
     assert len(study_trials(project, "cnn")) == 2
     again = kedro(project, "run", "--pipelines=cnn", "--env=smoke")
     assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
     assert len(study_trials(project, "cnn")) == 4
+    rerun = max(runs_of(client, "cnn")[0], key=lambda run: run.info.start_time)
+    assert rerun.data.tags["registry.version"] == "2"
+    assert "champion's" in rerun.data.tags["registry.reason"]  # compared with version 1
+    assert "Model registry: dlpipe-cnn version 2" in again.stdout + again.stderr
 
 
-def test_mlp_smoke_run_completes(project):
-    result = kedro(project, "run", "--pipeline=mlp", "--env=smoke")  # the older flag still works
+def test_predict_pipeline_answers_with_the_champion(project):
+    """After the cnn smoke runs: batch prediction of raw test images with the registered champion."""
+    import pickle
+
+    import numpy as np
+    import pandas as pd
+
+    client = mlflow_client(project)
+    champion = client.get_model_version_by_alias("dlpipe-cnn", "champion")
+    with open(next(project.glob("data/03_primary/**/cnn/test_split.pkl")), "rb") as file:
+        split = pickle.load(file)
+    np.save(project / "images.npy", split["x_test"][:20])
+    result = kedro(project, "run", "--pipelines=predict", f"--params=predict.inputs={project / 'images.npy'}")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    parents, _ = runs_of(mlflow_client(project), "mlp")
+    table = pd.read_csv(project / "data" / "07_model_output" / "predict" / "predictions.csv")
+    assert list(table["input"]) == list(range(20))
+    columns = table.filter(like="probability_")
+    probabilities = columns.to_numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(table["class"], probabilities.argmax(axis=1))
+    assert [f"probability_{label}" for label in table["label"]] == list(columns.columns[table["class"]])
+    run = max(runs_of(client, "predict")[0], key=lambda run: run.info.start_time)
+    assert run.data.tags["predict.registered_model"] == "dlpipe-cnn"
+    assert run.data.tags["predict.model_version"] == str(champion.version)
+
+
+def test_mlp_smoke_run_completes_and_a_model_below_the_bar_never_becomes_champion(project):
+    result = kedro(
+        project,
+        "run",
+        "--pipeline=mlp",  # the older flag still works
+        "--env=smoke",
+        "--params=mlp.registry.require=['test_accuracy >= 0.999']",
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    client = mlflow_client(project)
+    parents, _ = runs_of(client, "mlp")
     assert len(parents) == 1
     assert any("test_accuracy" in key for key in parents[0].data.metrics)
     assert len(study_trials(project, "mlp")) == 2
+    tags = parents[0].data.tags
+    assert tags["registry.version"] == "1" and tags["registry.decision"] == "kept champion"
+    assert "test_accuracy >= 0.999" in tags["registry.reason"]
+    assert not client.get_registered_model("dlpipe-mlp").aliases  # registered, never champion
 
 
 # Each task's own metrics and figures (and a family's own figure), as logged to the pipeline's
@@ -180,6 +225,7 @@ def test_viz_build_renders_every_pipeline(project):
     for block in load_project_params("base"):
         assert (pipelines / block).is_file(), block
         assert f"{block}.train_model" in (pipelines / block).read_text()
+    assert "predict_batch" in (pipelines / "predict").read_text()
 
 
 def test_transfer_smoke_run_trains_its_missing_source_first_and_logs_the_learning_curve(project):
