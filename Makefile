@@ -9,7 +9,7 @@ FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export KEDRO_DISABLE_TELEMETRY := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install dataset run smoke test test-all lint audit viz viz-serve mlflow-ui clean
+.PHONY: help install dataset run smoke test test-all lint audit viz viz-serve mlflow-ui serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -77,6 +77,10 @@ viz-serve: install  ## interactive kedro-viz on http://127.0.0.1:4141 (loopback 
 mlflow-ui: install  ## MLflow UI on http://127.0.0.1:5000 (loopback only)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
 
+MODEL ?= models:/dlpipe-cnn@champion
+serve: install  ## serve MODEL (default: the cnn champion) on http://127.0.0.1:5001 (loopback only)
+	$(BIN)/python -m dlpipe.serving.server --model $(MODEL) --host 127.0.0.1 --port 5001
+
 clean:  ## remove generated runs, models and reports (keeps the prepared dataset)
-	rm -rf mlflow.db mlruns build data/02_intermediate/* data/06_models/* data/08_reporting/*
-	touch data/02_intermediate/.gitkeep data/06_models/.gitkeep data/08_reporting/.gitkeep
+	rm -rf mlflow.db mlruns build data/02_intermediate/* data/06_models/* data/07_model_output/* data/08_reporting/*
+	touch data/02_intermediate/.gitkeep data/06_models/.gitkeep data/07_model_output/.gitkeep data/08_reporting/.gitkeep
