@@ -33,6 +33,17 @@ BAD_VALUES = {
         "cnn.training.optimizer.learning_rate",
         "-0.01",
     ),
+    "registry requirement without a comparison": (
+        {"registry.require": ["test_accuracy 0.9"]},
+        "cnn.registry.require.0",
+        "'<test metric> <op> <number>'",
+    ),
+    "registry requirement on a metric no run reports": (
+        {"registry.require": ["test_f1 >= 0.9"]},
+        "cnn.registry.require.0",
+        "'test_accuracy'",
+    ),
+    "negative min_improvement": ({"registry.min_improvement": -0.1}, "cnn.registry.min_improvement", "-0.1"),
     "unknown activation": (
         {"model.dense.activation": "relux"},
         "cnn.model.dense.activation",

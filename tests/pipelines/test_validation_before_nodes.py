@@ -21,6 +21,10 @@ BAD = {
     "misspelled key": ({"training": {"epohcs": 3}}, "cnn.training.epohcs"),
     "dropout 1.5": ({"model": {"dense": {"dropout": 1.5}}}, "cnn.model.dense.dropout"),
     "unknown optimizer": ({"training": {"optimizer": {"name": "adamm"}}}, "cnn.training.optimizer.name"),
+    "registry requirement on an unreported metric": (
+        {"registry": {"require": ["test_acuracy >= 0.9"]}},
+        "cnn.registry.require.0",
+    ),
     "search space low > high": (
         {"tuning": {"search_space": [{"path": "model.dense.units", "type": "int", "low": 9, "high": 3}]}},
         "cnn.tuning.search_space.0",
