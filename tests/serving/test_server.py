@@ -121,6 +121,7 @@ BAD_REQUESTS = {
     "an empty batch": ({"inputs": []}, 400, "empty input"),
     "no inputs key": ({"instances_": [1]}, 400, '{"inputs": [example, ...]}'),
     "not JSON": (b"<xml/>", 400, "not JSON"),
+    "nested too deeply": (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
     "several megabytes": (b"[" + b"255," * (MAX_BODY_MB * 400_000) + b"0]", 413, "exceeds the limit"),
 }
 

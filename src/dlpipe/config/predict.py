@@ -11,12 +11,13 @@ from dlpipe.config.common import PositiveInt, Strict, config_error
 
 class PredictConfig(Strict):
     """Batch prediction (``kedro run --pipelines=predict``): ``model`` is an MLflow model URI
-    (``models:/dlpipe-cnn@champion``, ``models:/dlpipe-cnn/3``, ``runs:/<id>/model``) or a saved
+    (``models:/dlpipe-<pipeline>@champion``, ``models:/dlpipe-<pipeline>/3``, ``runs:/<id>/model``) or a saved
     ``.keras`` model (a file or a Kedro versioned folder, whose latest version is used)."""
 
-    model: str = "models:/dlpipe-cnn@champion"
-    # Where the catalog's `predict.inputs` reads: a .npy array or a folder of images. Set it with
-    # --params=predict.inputs=<path>; the catalog holds the default.
+    model: str
+    # Where the catalog's `predict.inputs` reads: a .npy array or a folder of images. Only
+    # --params=predict.inputs=<path> sets it (the catalog reads runtime parameters, and holds the
+    # default folder); accepted here so that the run's parameters validate.
     inputs: str | None = None
     batch_size: PositiveInt = 256
     # Only for a .keras model, which does not record them: its task, and the data description

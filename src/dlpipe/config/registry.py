@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import operator
 import re
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 
 from dlpipe.config.common import Strict
+
+if TYPE_CHECKING:
+    from dlpipe.config.schema import FamilyConfig
 
 COMPARISONS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 _REQUIREMENT = re.compile(r"^\s*(?P<metric>[A-Za-z_][\w.]*)\s*(?P<op>>=|<=|>|<)\s*(?P<value>\S+)\s*$")
@@ -59,3 +63,27 @@ class RegistryConfig(Strict):
         if name is not None and not re.fullmatch(r"[\w.-]+", name):
             raise ValueError(f"{name!r} is not a registered model name; use letters, digits, '_', '.', '-'")
         return name
+
+
+def reported_test_metrics(config: FamilyConfig) -> dict[str, str]:
+    """The test metrics an evaluation of block ``config`` reports and a registry requirement may
+    name (``test_loss``, ``test_accuracy``...), each with the direction that makes it better."""
+    from dlpipe.families import get_family
+    from dlpipe.tasks import get_task
+
+    monitored = get_family(config.model.family).monitored_metrics(config.task)
+    return {
+        **{f"test_{name}": direction for name, direction in monitored.items() if not name.startswith("val_")},
+        **get_task(config.task).extra_test_metrics,
+    }
+
+
+def gate_metric(config: FamilyConfig) -> tuple[str, str]:
+    """The test metric the registry compares block ``config``'s models by, the test twin of the
+    metric early stopping and tuning watch by default, and the direction that makes it better."""
+    from dlpipe.families import get_family
+    from dlpipe.tasks import get_task
+
+    family = get_family(config.model.family)
+    main = family.main_metric or get_task(config.task).main_metric
+    return f"test_{main.removeprefix('val_')}", family.monitored_metrics(config.task)[main]

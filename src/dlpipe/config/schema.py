@@ -19,7 +19,7 @@ from pydantic import ValidationError, create_model, model_validator
 from dlpipe.config.common import ConfigError, Strict, config_error, describe_error
 from dlpipe.config.data import AugmentationConfig, DatasetConfig
 from dlpipe.config.learning_curve import LearningCurveConfig
-from dlpipe.config.registry import RegistryConfig, parse_requirement
+from dlpipe.config.registry import RegistryConfig, parse_requirement, reported_test_metrics
 from dlpipe.config.training import TrainingConfig
 from dlpipe.config.tuning import TuningConfig
 
@@ -41,31 +41,6 @@ class FamilyConfig(Strict):
     tuning: TuningConfig
     learning_curve: LearningCurveConfig = LearningCurveConfig()
     registry: RegistryConfig = RegistryConfig()
-
-    def test_metrics(self) -> dict[str, str]:
-        """The test metrics every evaluation of this block reports and a registry requirement may
-        name (``test_loss``, ``test_accuracy``...), each with the direction that makes it better."""
-        from dlpipe.families import get_family
-        from dlpipe.tasks import get_task
-
-        family = get_family(self.model.family)
-        monitored = family.monitored_metrics(self.task)
-        return {
-            **{
-                f"test_{name}": direction
-                for name, direction in monitored.items()
-                if not name.startswith("val_")
-            },
-            **get_task(self.task).extra_test_metrics,
-        }
-
-    def gate_metric(self) -> str:
-        """The test metric the registry compares models by: the test twin of the main metric."""
-        from dlpipe.families import get_family
-        from dlpipe.tasks import get_task
-
-        main = get_family(self.model.family).main_metric or get_task(self.task).main_metric
-        return f"test_{main.removeprefix('val_')}"
 
     @model_validator(mode="after")
     def _fits_family_and_task(self) -> FamilyConfig:
@@ -129,7 +104,7 @@ class FamilyConfig(Strict):
         return self
 
     def _requirements_are_reported(self) -> None:
-        reported = self.test_metrics()
+        reported = reported_test_metrics(self)
         for index, text in enumerate(self.registry.require):
             metric = parse_requirement(text)[0]
             if metric not in reported:

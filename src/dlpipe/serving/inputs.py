@@ -37,7 +37,7 @@ def check_inputs(inputs: np.ndarray, shape: list[int | None], dtype: str) -> np.
         if inputs.dtype.kind not in "OSU" or not all(isinstance(v, str | bytes) for v in inputs.flat):
             raise InvalidInputs(f"inputs of {inputs.dtype}: expected strings ({expected})")
         return inputs.astype(object)
-    if inputs.dtype.kind not in "biuf":
+    if inputs.dtype.kind not in "iuf":
         raise InvalidInputs(f"inputs of {inputs.dtype}: expected numbers ({expected})")
     if target.kind in "iu":
         info = np.iinfo(target)
@@ -74,11 +74,18 @@ def read_inputs(path: Path) -> tuple[list[str], np.ndarray]:
     images = []
     for file in files:
         with Image.open(file) as image:
-            images.append(np.asarray(image))
+            images.append(np.asarray(_as_pixels(image)))
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
         raise InvalidInputs(f"predict.inputs: the images in {path} differ in size: {sorted(shapes)}")
     return [file.name for file in files], np.stack(images)
+
+
+def _as_pixels(image):
+    """Gray or RGB pixel values: palette indices, 1-bit, 16-bit and alpha images converted."""
+    if image.mode in ("L", "RGB"):
+        return image
+    return image.convert("L" if image.mode in ("1", "I", "I;16", "LA") else "RGB")
 
 
 def fit_channels(inputs: np.ndarray, shape: list[int | None]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -16,7 +17,7 @@ from dlpipe.config.registry import COMPARISONS, parse_requirement
 
 logger = logging.getLogger(__name__)
 
-DIGEST_TAG = "dlpipe.test_split_digest"
+DIGEST_TAG = "dlpipe.evaluation_digest"
 SCORE_TAG_PREFIX = "dlpipe."  # + the gate metric, e.g. dlpipe.test_accuracy
 
 
@@ -42,9 +43,11 @@ class GateDecision:
         return f"Model registry: {where} {verdict}: {self.reason}"
 
 
-def split_digest(*arrays: np.ndarray) -> str:
-    """A digest of the test split's arrays: equal digests mean the same examples in the same order."""
-    digest = hashlib.sha256()
+def evaluation_digest(*arrays: np.ndarray, how: str = "") -> str:
+    """A digest of what a score depends on: the arrays the evaluation read (the test split, and
+    training examples it fits on) and ``how`` it scored (the metric, the loss). Equal digests mean
+    the same examples in the same order, scored the same way."""
+    digest = hashlib.sha256(how.encode())
     for array in arrays:
         array = np.asarray(array)
         digest.update(f"{array.dtype}{array.shape}".encode())
@@ -106,51 +109,51 @@ def register_and_gate(
     min_improvement: float,
     digest: str,
     rescore: Callable[[str], float],
+    when_run_succeeds: Callable[[Callable[[], None]], None] = lambda action: action(),
 ) -> GateDecision:
-    """Register ``model_uri`` as a new version of ``name`` and move ``alias`` to it if it passes.
+    """Register ``model_uri`` as a new version of ``name``; decide whether ``alias`` moves to it.
 
-    The champion's score is the one recorded when it was registered if it was scored on the
-    same test split (same ``digest``); otherwise ``rescore(champion_uri)`` scores it on this one.
+    The champion's score is the one recorded when it was registered if it was scored the same
+    way (same ``digest``: test split, loss, metric); otherwise ``rescore(champion_uri)`` scores it
+    now. A champion that cannot be scored stays champion. The alias is moved by
+    ``when_run_succeeds(action)``: inside a Kedro run, only once the whole run has succeeded.
     """
     client = mlflow.MlflowClient()
     candidate = scores.get(metric)
     version = str(mlflow.register_model(model_uri, name).version)
     client.set_model_version_tag(name, version, DIGEST_TAG, digest)
-    if candidate is not None:
-        client.set_model_version_tag(name, version, SCORE_TAG_PREFIX + metric, repr(candidate))
     decision = GateDecision(name, version, False, "", metric, candidate)
-    if candidate is None:
-        decision.reason = f"the run reported no {metric}, the metric models are compared by"
+    if candidate is None or not math.isfinite(candidate):
+        decision.reason = f"the run reported no finite {metric}, the metric models are compared by"
         return decision
+    client.set_model_version_tag(name, version, SCORE_TAG_PREFIX + metric, repr(candidate))
     unmet = unmet_requirements(requirements, scores)
-    champion = _current_champion(client, name, alias)
-    champion_score = None
-    if champion is not None and not unmet:
+    champion = None if unmet else _current_champion(client, name, alias)
+    if champion is not None:
         decision.champion_version = str(champion.version)
         recorded = champion.tags.get(SCORE_TAG_PREFIX + metric)
         if champion.tags.get(DIGEST_TAG) == digest and recorded is not None:
-            champion_score = float(recorded)
+            decision.champion_score = float(recorded)
         else:
             try:
-                champion_score = rescore(f"models:/{name}/{champion.version}")
-            except Exception as err:  # noqa: BLE001 - a champion for other inputs is no rival
-                decision.promoted = True
+                decision.champion_score = rescore(f"models:/{name}/{champion.version}")
+            except Exception as err:  # noqa: BLE001 - whatever failed, never replace it unseen
                 decision.reason = (
-                    f"the champion (version {champion.version}) cannot be scored on this test split "
-                    f"({str(err).splitlines()[0][:200]}); this model meets the requirements"
+                    f"the champion (version {champion.version}) could not be scored on this test split "
+                    f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); it stays champion. "
+                    f"Move the alias by hand if this model should replace it, or set registry.name"
                 )
-        decision.champion_score = champion_score
-    if not decision.reason:
-        decision.promoted, decision.reason = decide(
-            candidate,
-            champion_score,
-            direction=direction,
-            min_improvement=min_improvement,
-            unmet=unmet,
-            metric=metric,
-        )
+                return decision
+    decision.promoted, decision.reason = decide(
+        candidate,
+        decision.champion_score,
+        direction=direction,
+        min_improvement=min_improvement,
+        unmet=unmet,
+        metric=metric,
+    )
     if decision.promoted:
-        client.set_registered_model_alias(name, alias, version)
+        when_run_succeeds(lambda: client.set_registered_model_alias(name, alias, version))
     return decision
 
 

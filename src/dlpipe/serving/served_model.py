@@ -98,6 +98,7 @@ def save_served_model(
 
 def _pyfunc_arguments(model, spec, task, batch_size, example_inputs, metadata, folder) -> dict[str, Any]:
     from mlflow.models import infer_signature
+    from mlflow.types import Schema, TensorSpec
 
     import dlpipe
 
@@ -110,6 +111,11 @@ def _pyfunc_arguments(model, spec, task, batch_size, example_inputs, metadata, f
         # MLflow's hint that integer columns (the predicted class) cannot hold missing values.
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
         signature = infer_signature(example, served.predictions(example))
+    if example.dtype != object:
+        # Any number of examples, and any length where the data's shape says so (padded
+        # sequences), not only the example's.
+        shape = (-1, *(-1 if size is None else size for size in spec.input_shape))
+        signature.inputs = Schema([TensorSpec(example.dtype, shape)])
     served.keras_model = None  # loaded from the artifact, not pickled
     return {
         "python_model": served,

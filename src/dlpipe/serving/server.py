@@ -25,8 +25,7 @@ from dlpipe.serving.served_model import load_served_model
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "models:/dlpipe-cnn@champion"
-# About 1,400 Fashion-MNIST images as JSON: larger batches go in several requests.
+# About 1,400 raw 28 x 28 images as JSON: larger batches go in several requests.
 DEFAULT_MAX_BODY_MB = 4.0
 
 
@@ -69,13 +68,15 @@ def create_app(served, *, max_body_bytes: int):
         try:
             inputs = parse_request(bytes(body))
             table = await asyncio.to_thread(served.predictions, inputs)
+            records = (
+                table.to_dict(orient="records") if hasattr(table, "to_dict") else np.asarray(table).tolist()
+            )
+            return JSONResponse({"predictions": records})
         except InvalidInputs as err:
             return error(400, str(err))
         except Exception as err:  # noqa: BLE001 - one failed prediction must not stop the server
             logger.exception("Prediction failed")
             return error(500, f"prediction failed: {type(err).__name__}: {str(err).splitlines()[0][:300]}")
-        records = table.to_dict(orient="records") if hasattr(table, "to_dict") else np.asarray(table).tolist()
-        return JSONResponse({"predictions": records})
 
     return app
 
@@ -84,6 +85,8 @@ def parse_request(body: bytes) -> np.ndarray:
     """The inputs of a request body ``{"inputs": [...]}`` as an array; InvalidInputs otherwise."""
     try:
         payload = json.loads(body)
+    except RecursionError:
+        raise InvalidInputs("the JSON is nested too deeply to be a batch of inputs") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidInputs(f'the body is not JSON ({err}): expected {{"inputs": [example, ...]}}') from None
     if not isinstance(payload, dict) or "inputs" not in payload:
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m dlpipe.serving.server", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help=f"an MLflow model URI (default {DEFAULT_MODEL})"
+        "--model", required=True, help="an MLflow model URI, e.g. models:/dlpipe-<pipeline>@champion"
     )
     parser.add_argument(
         "--tracking-uri",

@@ -34,7 +34,7 @@ class Task:
     # distribution), unless ``train_examples_for_evaluation`` decides by the data.
     examples_for_evaluation: ClassVar[int] = 0
     # Test metrics its evaluation reports besides the test twins of the monitored ones, with
-    # their directions: what a registry requirement may name.
+    # their directions: what a registry requirement may name (when the data allows them).
     extra_test_metrics: ClassVar[dict[str, str]] = {}
     # Whether its models answer requests on inputs (served over HTTP, batch prediction); a
     # generator's outputs do not depend on an input.

@@ -44,7 +44,12 @@ class Generation(ImageTask):
     default_loss = "binary_crossentropy"
     metrics: dict[str, str] = {}
     main_metric = "val_loss"
-    extra_test_metrics = {"test_frechet_distance": "minimize", "test_confident_share": "maximize"}
+    extra_test_metrics = {
+        "test_frechet_distance": "minimize",
+        "test_frechet_distance_over_floor": "minimize",
+        "test_confident_share": "maximize",
+        "test_smallest_class_share": "maximize",
+    }
     served = False
     examples_for_evaluation = JUDGE_IMAGES + FLOOR_IMAGES
 

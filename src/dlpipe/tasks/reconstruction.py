@@ -30,7 +30,12 @@ class Reconstruction(ImageTask):
     default_loss = "binary_crossentropy"
     metrics = {"mse": "minimize"}
     main_metric = "val_loss"
-    extra_test_metrics = {"test_mse": "minimize", "test_probe_accuracy": "maximize"}
+    extra_test_metrics = {
+        "test_mse": "minimize",
+        "test_bce": "minimize",
+        "test_probe_accuracy": "maximize",
+        "test_pixel_probe_accuracy": "maximize",
+    }
     examples_for_evaluation = 10_000
 
     def output_head(self, x, spec: DataSpec, loss: str, name: str = "reconstruction", **layer_kwargs):

@@ -15,7 +15,11 @@ class Regression(Task):
     default_loss = "mean_squared_error"
     metrics = {"mae": "minimize"}
     main_metric = "val_mae"
-    extra_test_metrics = {"test_rmse": "minimize"}
+    extra_test_metrics = {
+        "test_rmse": "minimize",
+        "test_naive_mae": "minimize",
+        "test_mae_over_naive": "minimize",
+    }
 
     def check_data(self, spec: DataSpec, loss: str) -> None:
         if spec.target != "value":

@@ -39,7 +39,13 @@ class SequenceToSequence(Task):
     # The share of target tokens predicted right under teacher forcing (padding left out).
     metrics = {"token_accuracy": "maximize"}
     main_metric = "val_loss"
-    extra_test_metrics = {"test_word_error_rate": "minimize", "test_token_error_rate": "minimize"}
+    extra_test_metrics = {
+        "test_word_error_rate": "minimize",
+        "test_token_error_rate": "minimize",
+        "test_word_error_rate_longest": "minimize",
+        "test_token_error_rate_longest": "minimize",
+        "test_token_accuracy": "maximize",
+    }
 
     def check_data(self, spec: DataSpec, loss: str) -> None:
         if spec.modality != "text" or spec.target != "text":

@@ -13,18 +13,18 @@ import pandas as pd
 from dlpipe.config.common import ConfigError
 from dlpipe.config.predict import PredictConfig
 from dlpipe.data.spec import DataSpec
+from dlpipe.models.transfer_base import MLFLOW_URI_SCHEMES
 from dlpipe.serving.inputs import InvalidInputs, fit_channels
 from dlpipe.serving.served_model import ServedModel, load_served_model
 from dlpipe.tracking import try_tracking
 
 logger = logging.getLogger(__name__)
 
-MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
-
 
 def predict_batch(prediction_inputs: dict[str, Any], config: dict[str, Any]) -> pd.DataFrame:
     """The model's predictions for every input: a row per input, named by its file (or its index
-    in an array), then the task's columns (class, label and each class's probability; values).
+    in an array), then the task's columns (class, label and each class's probability; values;
+    decoded strings as ``prediction``).
 
     The model and its registered version are recorded on the MLflow run.
     """
@@ -32,11 +32,10 @@ def predict_batch(prediction_inputs: dict[str, Any], config: dict[str, Any]) -> 
     served, provenance = load_predictor(settings)
     spec = DataSpec.model_validate(served.spec)
     try:
-        table = served.predictions(fit_channels(prediction_inputs["inputs"], spec.input_shape))
+        predictions = served.predictions(fit_channels(prediction_inputs["inputs"], spec.input_shape))
     except InvalidInputs as err:
         raise InvalidInputs(f"predict.inputs ({prediction_inputs['source']}): {err}") from None
-    if not isinstance(table, pd.DataFrame):
-        raise ConfigError(f"predict.model: {settings.model} answers with arrays, not a table of predictions")
+    table = as_table(predictions, settings.model)
     table.insert(0, "input", prediction_inputs["names"])
     if mlflow.active_run() is not None:
         try_tracking(
@@ -47,44 +46,58 @@ def predict_batch(prediction_inputs: dict[str, Any], config: dict[str, Any]) -> 
     return table
 
 
+def as_table(predictions, model: str) -> pd.DataFrame:
+    """A task's predictions as CSV rows: its table, or one ``prediction`` per input."""
+    if isinstance(predictions, pd.DataFrame):
+        return predictions
+    if predictions.ndim == 1:
+        return pd.DataFrame({"prediction": predictions})
+    raise ConfigError(
+        f"predict.model: {model} answers each input with an array of shape {predictions.shape[1:]}, "
+        "which does not fit a row of a CSV file; serve it or call it from Python instead"
+    )
+
+
 def load_predictor(settings: PredictConfig) -> tuple[ServedModel, dict[str, str]]:
     """The model ``predict.model`` names, ready to predict, and where it came from (URI,
-    registered model and version, logged model id, run)."""
+    registered model and version, run)."""
     location = settings.model
-    if location.startswith(MLFLOW_SCHEMES) or (Path(location) / "MLmodel").is_file():
+    if location.startswith(MLFLOW_URI_SCHEMES) or (Path(location) / "MLmodel").is_file():
         try:
-            served = load_served_model(location)
+            # An alias is resolved once: the version recorded is the version loaded.
+            provenance = mlflow_provenance(location)
+            served = load_served_model(provenance.get("resolved_uri", location))
         except ValueError as err:
             raise ConfigError(f"predict.model: {err}") from None
         except Exception as err:  # noqa: BLE001 - any store error: one clear message
             raise ConfigError(f"predict.model: cannot load MLflow model '{location}': {err}") from None
         served.batch_size = settings.batch_size
-        return served, mlflow_provenance(location)
+        return served, provenance
     return _keras_predictor(settings), {"model_uri": location}
 
 
 def mlflow_provenance(uri: str) -> dict[str, str]:
-    """The registered model and version (for ``models:/name@alias`` and ``models:/name/N``), or
-    the logged model id, and the run of the MLflow model at ``uri``."""
+    """Where the MLflow model at ``uri`` comes from: for a registered model
+    (``models:/name@alias``, ``models:/name/N``), its name, version and run, and the URI of that
+    version (``resolved_uri``)."""
     provenance = {"model_uri": uri}
+    reference = uri.removeprefix("models:/") if uri.startswith("models:/") else ""
+    name, at, alias = reference.partition("@")
+    base, slash, number = reference.partition("/")
     client = mlflow.MlflowClient()
-    reference = uri.removeprefix("models:/")
-    version = None
-    if uri.startswith("models:/") and "@" in reference:
-        name, alias = reference.split("@", 1)
+    if at:
         version = client.get_model_version_by_alias(name, alias)
-    elif uri.startswith("models:/") and reference.count("/") == 1:
-        name, number = reference.split("/")
-        version = client.get_model_version(name, number)
-    if version is not None:
-        provenance.update(
-            registered_model=version.name,
-            model_version=str(version.version),
-            model_run_id=version.run_id or "",
-        )
-        if getattr(version, "model_id", None):
-            provenance["model_id"] = version.model_id
-    return provenance
+    elif slash and number.isdigit():
+        version = client.get_model_version(base, number)
+    else:
+        return provenance
+    return {
+        **provenance,
+        "registered_model": version.name,
+        "model_version": str(version.version),
+        "model_run_id": version.run_id or "",
+        "resolved_uri": f"models:/{version.name}/{version.version}",
+    }
 
 
 def _keras_predictor(settings: PredictConfig) -> ServedModel:
@@ -99,7 +112,7 @@ def _keras_predictor(settings: PredictConfig) -> ServedModel:
     except FileNotFoundError:
         raise ConfigError(
             f"predict.model: no model at '{settings.model}'; expected an MLflow model URI "
-            "(models:/dlpipe-cnn@champion) or a .keras file or versioned folder"
+            "(models:/dlpipe-<pipeline>@champion) or a .keras file or versioned folder"
         ) from None
     if settings.task not in TASKS or not TASKS[settings.task].served:
         served_tasks = sorted(name for name, task in TASKS.items() if task.served)

@@ -11,9 +11,10 @@ import mlflow
 import numpy as np
 
 from dlpipe import run_scope
+from dlpipe.config.registry import gate_metric
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
-from dlpipe.serving.registry import register_and_gate, split_digest
+from dlpipe.serving.registry import evaluation_digest, register_and_gate
 from dlpipe.serving.served_model import load_keras_model, log_served_model
 from dlpipe.tracking import try_tracking
 
@@ -69,7 +70,7 @@ def register_model(
         reason = "registry.enabled is false" if not settings.enabled else "no MLflow run was active"
         return {"registered_model": None, "promoted": False, "reason": reason}
     spec = DataSpec.model_validate(data_spec)
-    metric = family_config.gate_metric()
+    metric, direction = gate_metric(family_config)
 
     def rescore(champion_uri: str) -> float:
         from dlpipe.pipelines.evaluation.nodes import score_model
@@ -85,12 +86,16 @@ def register_model(
         name=settings.name or f"dlpipe-{pipeline}",
         alias=settings.alias,
         metric=metric,
-        direction=family_config.test_metrics()[metric],
+        direction=direction,
         scores=test_scores,
         requirements=settings.require,
         min_improvement=settings.min_improvement,
-        digest=split_digest(test_split["x_test"], test_split["y_test"]),
+        digest=evaluation_digest(
+            *(test_split[key] for key in ("x_test", "y_test", "x_train", "y_train") if key in test_split),
+            how=f"{metric} {family_config.training.loss}",
+        ),
         rescore=rescore,
+        when_run_succeeds=run_scope.on_success,
     )
     try_tracking(
         "log the registry decision",
