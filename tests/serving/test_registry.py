@@ -29,7 +29,8 @@ def logged_model(tracking) -> str:
     x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax", dtype="float32")(x))
     images = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
-    with mlflow.start_run():
+    # Its own experiment: MLflow remembers the active one across the tests of a process.
+    with mlflow.start_run(experiment_id=mlflow.create_experiment("registry-gate")):
         info = log_served_model(
             model, image_spec(), "classification", 32, images, metadata={"family": "test"}
         )
