@@ -42,8 +42,9 @@ class ServedModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         import keras
 
-        import dlpipe.families  # noqa: F401 - registers the custom layers and models a saved model names
+        from dlpipe.families import registered_families
 
+        registered_families()  # imports every family: the custom layers and models a saved model names
         self.keras_model = keras.models.load_model(context.artifacts[KERAS_ARTIFACT])
 
     def predict(self, context, model_input, params=None):

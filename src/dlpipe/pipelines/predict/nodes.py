@@ -103,7 +103,7 @@ def mlflow_provenance(uri: str) -> dict[str, str]:
 def _keras_predictor(settings: PredictConfig) -> ServedModel:
     import keras
 
-    import dlpipe.families  # noqa: F401 - registers the custom layers and models a saved model names
+    from dlpipe.families import registered_families
     from dlpipe.models.pretrained import resolve_saved_model
     from dlpipe.tasks import TASKS
 
@@ -127,6 +127,7 @@ def _keras_predictor(settings: PredictConfig) -> ServedModel:
             "run that trained the model"
         )
     served = ServedModel(settings.task, json.loads(spec_path.read_text()), settings.batch_size)
+    registered_families()  # imports every family: the custom layers and models a saved model names
     served.keras_model = keras.models.load_model(path)
     return served
 
