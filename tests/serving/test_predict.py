@@ -77,3 +77,33 @@ def test_an_unknown_mlflow_model_is_named(tmp_path, monkeypatch):
 def test_the_predict_block_is_validated_naming_the_key():
     with pytest.raises(ConfigError, match="predict.batch_sise: unknown key"):
         parse_own_block("predict", {"batch_sise": 8})
+
+
+def test_a_model_of_a_custom_keras_class_loads_in_a_fresh_process(tmp_path):
+    """The perceptron is a Keras class of dlpipe's own: plain MLflow in a new process finds it."""
+    import subprocess
+    import sys
+
+    from dlpipe.config.schema import parse_family
+    from dlpipe.data.loading import load_splits
+    from dlpipe.serving.served_model import save_served_model
+    from dlpipe.training.fit import fit_model
+    from tests.conftest import load_project_params
+    from tests.families.conftest import shrunk_block
+
+    config = parse_family("perceptron", shrunk_block(load_project_params("base")["perceptron"], tmp_path))
+    splits, spec = load_splits(config.dataset, config.seed)
+    model, _ = fit_model(config, splits, spec, epochs=1, callbacks=[])
+    save_served_model(tmp_path / "model", model, spec, config.task, 16, splits["x_test"])
+    np.save(tmp_path / "x.npy", splits["x_test"])
+    model_path, inputs_path = str(tmp_path / "model"), str(tmp_path / "x.npy")
+    script = (
+        "import mlflow, numpy as np; "
+        f"table = mlflow.pyfunc.load_model({model_path!r}).predict(np.load({inputs_path!r})); "
+        "print(table['class'].tolist())"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = model.predict(splits["x_test"].astype(np.float32), verbose=0)
+    classes = (expected[:, 0] > 0.5).astype(int) if expected.shape[-1] == 1 else expected.argmax(axis=1)
+    assert result.stdout.strip().splitlines()[-1] == str(classes.tolist())
