@@ -35,6 +35,15 @@ def resolve_saved_model(path: str) -> Path:
     )
 
 
+def load_saved_model(path: str | Path, **kwargs) -> keras.Model:
+    """``keras.models.load_model(path, **kwargs)`` for a model dlpipe saved: every family is
+    imported first, so the custom layers and models it names are found in any process."""
+    from dlpipe.families import registered_families
+
+    registered_families()
+    return keras.models.load_model(path, **kwargs)
+
+
 def load_pretrained_weights(model: keras.Model, path: str) -> int:
     """Copy the weights of every same-named, same-shaped layer from the saved model into ``model``.
 
@@ -44,7 +53,7 @@ def load_pretrained_weights(model: keras.Model, path: str) -> int:
         ValueError: no layer matched, so nothing would be pretrained.
     """
     source_file = resolve_saved_model(path)
-    source = keras.models.load_model(source_file, compile=False)
+    source = load_saved_model(source_file, compile=False)
     source_layers = {layer.name: layer for layer in source.layers}
     copied = []
     for layer in model.layers:

@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 
 from dlpipe.data.spec import DataSpec
-from dlpipe.models.pretrained import resolve_saved_model
+from dlpipe.models.pretrained import load_saved_model, resolve_saved_model
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def cut(source: keras.Model, layer_name: str | None) -> keras.Model:
 def load_saved_base(location: str, cut_layer: str | None) -> keras.Model:
     """The saved model at ``location`` (see :func:`saved_model_file`), cut at ``cut_layer``."""
     source_file = saved_model_file(location)
-    source = keras.models.load_model(source_file, compile=False)
+    source = load_saved_model(source_file, compile=False)
     logger.info("Transfer base: %s, cut at %s", source_file, cut_layer or "its last layer's input")
     return cut(source, cut_layer)
 

@@ -40,12 +40,9 @@ class ServedModel(mlflow.pyfunc.PythonModel):
         self.keras_model = None
 
     def load_context(self, context) -> None:
-        import keras
+        from dlpipe.models.pretrained import load_saved_model
 
-        from dlpipe.families import registered_families
-
-        registered_families()  # imports every family: the custom layers and models a saved model names
-        self.keras_model = keras.models.load_model(context.artifacts[KERAS_ARTIFACT])
+        self.keras_model = load_saved_model(context.artifacts[KERAS_ARTIFACT])
 
     def predict(self, context, model_input, params=None):
         """The task's predictions for ``model_input``, an array of raw inputs (one per row)."""

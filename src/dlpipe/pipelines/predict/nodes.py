@@ -101,10 +101,7 @@ def mlflow_provenance(uri: str) -> dict[str, str]:
 
 
 def _keras_predictor(settings: PredictConfig) -> ServedModel:
-    import keras
-
-    from dlpipe.families import registered_families
-    from dlpipe.models.pretrained import resolve_saved_model
+    from dlpipe.models.pretrained import load_saved_model, resolve_saved_model
     from dlpipe.tasks import TASKS
 
     try:
@@ -127,8 +124,7 @@ def _keras_predictor(settings: PredictConfig) -> ServedModel:
             "run that trained the model"
         )
     served = ServedModel(settings.task, json.loads(spec_path.read_text()), settings.batch_size)
-    registered_families()  # imports every family: the custom layers and models a saved model names
-    served.keras_model = keras.models.load_model(path)
+    served.keras_model = load_saved_model(path)
     return served
 
 

@@ -31,10 +31,9 @@ def log_model(
     predictions out, with a signature and an input example from the raw test inputs.
 
     Returns:
-        ``{"model_uri", "model_id", "run_id"}``; empty when no MLflow run is active.
+        ``{"model_uri": ...}``; empty when no MLflow run is active.
     """
-    active = mlflow.active_run()
-    if active is None:
+    if mlflow.active_run() is None:
         logger.warning("No active MLflow run: the model is not logged nor registered")
         return {}
     family_config = parse_node_config(config)
@@ -46,7 +45,7 @@ def log_model(
         test_split["x_test"],
         metadata={"family": family_config.model.family},
     )
-    return {"model_uri": info.model_uri, "model_id": info.model_id, "run_id": active.info.run_id}
+    return {"model_uri": info.model_uri}
 
 
 def register_model(
