@@ -55,9 +55,10 @@ smoke: install dataset  ## both pipelines on a few hundred examples (--env=smoke
 	$(BIN)/kedro run --pipelines=cnn --env=smoke
 	$(BIN)/kedro run --pipelines=mlp --env=smoke
 
-# --durations: the slowest tests, to keep the suite's time in check.
+# -n: test workers (pytest-xdist); --durations: the slowest tests, to keep the suite's time in check.
+TEST_WORKERS ?= 2
 test: install dataset  ## the test suite (fast tests; slow ones are marked and skipped)
-	$(BIN)/pytest -m "not slow" --durations=25
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --durations=25
 
 test-all: install dataset  ## every test, the slow ones too
 	$(BIN)/pytest

@@ -15,6 +15,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from kedro.config import OmegaConfigLoader  # noqa: E402
 
+# The reliability scoreboard is a top-level plugin so that it sees every report under `pytest -n`.
+pytest_plugins = ["tests.reliability.scoreboard"]
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The tests read the same prepared TFDS data as `kedro run` (built once from the IDX files).
 DATA_DIR = Path(os.environ.get("DLPIPE_TEST_TFDS_DIR", PROJECT_ROOT / "data" / "01_raw" / "tfds"))
@@ -85,16 +88,33 @@ def block_config(block: str, model: dict[str, Any], **sections: Any):
     return parse_family(block, params)
 
 
+def project_dataset_names() -> set[str]:
+    """The TFDS names every pipeline of the project reads, by default and in smoke mode."""
+    names = set()
+    for env in ("base", "smoke"):
+        for params in load_project_params(env).values():
+            names.add(params["dataset"]["name"])
+    return names
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prepared_dataset() -> Path:
-    """Build the offline Fashion-MNIST TFDS dataset once, before any test needs it.
+    """Build every offline TFDS dataset the pipelines read, once, before any test needs one.
 
-    Tests in scratch project copies link to this folder, so it must exist before they start.
+    Tests in scratch project copies link to this folder. Test workers (`pytest -n`) share it: the
+    first one builds under a file lock, the others wait and then find everything built, so no two
+    processes ever prepare the same dataset at once.
     """
+    import fcntl
+
     from dlpipe.config.data import DatasetConfig
     from dlpipe.data.loading import get_builder
 
-    get_builder(DatasetConfig(name="fashion_mnist_local", data_dir=str(DATA_DIR)))
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    with open(DATA_DIR / ".prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in sorted(project_dataset_names()):
+            get_builder(DatasetConfig(name=name, data_dir=str(DATA_DIR)))
     return DATA_DIR
 
 

@@ -1,9 +1,6 @@
-"""The reliability suite: faults injected into real runs on small real data, and its scoreboard.
+"""The reliability suite: faults injected into real runs on small real data.
 
-A test marked ``@pytest.mark.fault(n, "what")`` checks one way fault ``n`` can hit a run; the fault
-is survived only when every test of it passes (a skip does not count as survived). A test marked
-``bad_input`` feeds one bad value that must be rejected before any node runs. The session ends by
-printing ``faults survived: N/M`` and ``bad inputs rejected before any node ran: K/L``.
+Its scoreboard (``faults survived: N/M``) is the plugin ``tests/reliability/scoreboard.py``.
 """
 
 from __future__ import annotations
@@ -16,55 +13,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
-import pytest
 import yaml
 
 from tests.conftest import DATA_DIR, PROJECT_ROOT
 
 KEDRO = [sys.executable, "-m", "kedro"]
-
-_faults: dict[int, dict[str, Any]] = defaultdict(lambda: {"title": "", "outcomes": []})
-_bad_inputs: list[bool] = []
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "fault(number, title): the test injects fault `number` of the suite")
-    config.addinivalue_line("markers", "bad_input: a bad value that must be rejected before any node runs")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    # One verdict per test: its call phase, or the phase that stopped it (setup error, skip).
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        passed = report.passed
-        fault = item.get_closest_marker("fault")
-        if fault is not None:
-            number, title = fault.args
-            _faults[number]["title"] = title
-            _faults[number]["outcomes"].append(passed)
-        if item.get_closest_marker("bad_input") is not None:
-            _bad_inputs.append(passed)
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not _faults and not _bad_inputs:
-        return
-    write = terminalreporter.write_line
-    terminalreporter.section("reliability")
-    for number in sorted(_faults):
-        fault = _faults[number]
-        verdict = "survived" if all(fault["outcomes"]) else "NOT survived"
-        write(f"fault {number:2d} {verdict:12s} {fault['title']} ({len(fault['outcomes'])} test(s))")
-    survived = sum(all(f["outcomes"]) for f in _faults.values())
-    write(f"faults survived: {survived}/{len(_faults)}")
-    write(f"bad inputs rejected before any node ran: {sum(_bad_inputs)}/{len(_bad_inputs)}")
-
 
 # --------------------------------------------------------------------------- scratch projects
 
