@@ -55,10 +55,11 @@ smoke: install dataset  ## both pipelines on a few hundred examples (--env=smoke
 	$(BIN)/kedro run --pipelines=cnn --env=smoke
 	$(BIN)/kedro run --pipelines=mlp --env=smoke
 
-# -n: test workers (pytest-xdist); --durations: the slowest tests, to keep the suite's time in check.
+# -n: test workers (pytest-xdist), each taking whole modules, in order (a module's tests share its
+# fixtures, e.g. one scratch project); --durations: the slowest tests, to keep the suite's time in check.
 TEST_WORKERS ?= 2
 test: install dataset  ## the test suite (fast tests; slow ones are marked and skipped)
-	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --durations=25
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadscope --durations=25
 
 test-all: install dataset  ## every test, the slow ones too
 	$(BIN)/pytest
@@ -70,14 +71,20 @@ lint: install  ## ruff lint and format check
 audit: install  ## pip-audit of .venv (needs PyPI); accepted ids in security/accepted-vulnerabilities.txt
 	$(BIN)/python security/audit.py
 
-viz: install  ## build the kedro-viz site of all pipelines into build/
-	$(BIN)/kedro viz build
+# A static kedro-viz site only renders over HTTP (opened as a file it is a blank page).
+viz: install  ## build the kedro-viz site (with dataset previews) into build/ and serve it on http://127.0.0.1:4142
+	$(BIN)/kedro viz build --include-previews
+	@echo "kedro-viz: http://127.0.0.1:4142 (Ctrl+C stops it)"
+	$(BIN)/python -m http.server 4142 --bind 127.0.0.1 --directory build
 
 viz-serve: install  ## interactive kedro-viz on http://127.0.0.1:4141 (loopback only)
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141 --no-browser
 
-mlflow-ui: install  ## MLflow UI on http://127.0.0.1:5000 (loopback only)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+# Without MLflow's job runner (seven background processes of ~240 MB each that a local UI does not
+# use): two processes, ~500 MB in all. Ctrl+C stops both.
+mlflow-ui: install  ## MLflow UI on http://127.0.0.1:5000 (loopback only); prints the link to the training runs
+	@$(BIN)/python -m dlpipe.ui_links --store sqlite:///mlflow.db --ui http://127.0.0.1:5000
+	env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
 
 MODEL ?= models:/dlpipe-cnn@champion
 serve: install  ## serve MODEL (default: the cnn champion) on http://127.0.0.1:5001 (loopback only)

@@ -109,6 +109,8 @@ class RunLifecycleHooks:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         import mlflow
 
+        from dlpipe.run_presentation import present_pipeline_run
+
         install_sigterm_handler()
         run_scope.begin()
         active = mlflow.active_run()
@@ -121,6 +123,7 @@ class RunLifecycleHooks:
             if started is not None:
                 tags[PROCESS_START_TAG] = started
             mlflow.set_tags(tags)
+            present_pipeline_run(run_params, self.run_id, active.info.experiment_id)
             close_abandoned_runs(active.info.experiment_id, current_run_id=self.run_id)
         except RunTerminated:
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import mlflow
 import optuna
 import pytest
 
+from dlpipe.run_presentation import EXPERIMENT_KIND_TAG, PIPELINE_TAG, TRAINING_RUNS_KIND
 from tests.conftest import DATA_DIR, PROJECT_ROOT
 
 KEDRO = [sys.executable, "-m", "kedro"]
@@ -47,7 +49,7 @@ def mlflow_client(project: Path) -> mlflow.MlflowClient:
 def runs_of(client: mlflow.MlflowClient, pipeline: str):
     experiment = client.get_experiment_by_name("dlpipe")
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.run_name == pipeline]
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.data.tags.get(PIPELINE_TAG) == pipeline]
     return parents, runs
 
 
@@ -101,13 +103,33 @@ def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(trials) >= 2
     for trial in trials:
-        assert trial.info.status in {"FINISHED", "KILLED", "FAILED"}
-        assert trial.data.tags["optuna.state"] in {"COMPLETE", "PRUNED", "FAIL"}
+        state = trial.data.tags["optuna.state"]
+        # A pruned trial ended as planned: FINISHED and named so, not shown as crashed.
+        assert (trial.info.status, state) in {("FINISHED", "COMPLETE"), ("FINISHED", "PRUNED"), ("FAILED", "FAIL")}
+        assert trial.info.run_name.endswith(" pruned") == (state == "PRUNED")
         assert trial.data.params  # the sampled parameters
         assert client.get_metric_history(trial.info.run_id, "val_accuracy")
 
+    # What the MLflow UI shows of the run: a name with its score, readable tags, the data it read.
+    assert re.fullmatch(rf"cnn {parent.info.run_id[:8]} test_accuracy=\d\.\d{{4}}", parent.info.run_name)
+    assert float(parent.info.run_name.split("=")[1]) == round(parent.data.metrics["test_accuracy"], 4)
+    assert parent.data.tags["runner"] == "SequentialRunner"
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == TRAINING_RUNS_KIND
+    inputs = {i.tags[0].value: i.dataset for i in parent.inputs.dataset_inputs}
+    assert sorted(inputs) == ["test", "training", "validation"]
+    assert inputs["training"].name == "fashion_mnist_local train"
+    assert '"features_shape": [400, 28, 28, 1]' in inputs["training"].profile  # the smoke run's 400
+    assert inputs["test"].source_type == "local" and inputs["test"].digest
+    tuning_figures = {a.path for a in client.list_artifacts(parent.info.run_id, "tuning")}
+    assert {f"tuning/{name}.png" for name in ("parallel_coordinate", "slice", "contour")} <= tuning_figures
+
     models = client.search_logged_models(experiment_ids=[parent.info.experiment_id])
-    assert any(model.source_run_id == parent.info.run_id for model in models)
+    (model,) = [model for model in models if model.source_run_id == parent.info.run_id]
+    # The logged model carries the final metrics: the test scores and the last epoch's.
+    carried = {metric.key: metric.value for metric in model.metrics}
+    assert carried["test_accuracy"] == parent.data.metrics["test_accuracy"]
+    assert carried["val_accuracy"] == max(history, key=lambda metric: metric.step).value
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluation")}
     assert {
         "evaluation/confusion_matrix.png",
@@ -129,6 +151,9 @@ def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
     assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
     assert len(study_trials(project, "cnn")) == 4
     rerun = max(runs_of(client, "cnn")[0], key=lambda run: run.info.start_time)
+    assert rerun.info.run_name != parent.info.run_name  # runs a person can tell apart
+    rerun_inputs = {i.tags[0].value: i.dataset.digest for i in rerun.inputs.dataset_inputs}
+    assert rerun_inputs == {i.tags[0].value: i.dataset.digest for i in parent.inputs.dataset_inputs}
     assert rerun.data.tags["registry.version"] == "2"
     assert "champion's" in rerun.data.tags["registry.reason"]  # compared with version 1
     assert "Model registry: dlpipe-cnn version 2" in again.stdout + again.stderr

@@ -25,8 +25,11 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LOOPBACK_IPS = {"127.0.0.1", "::1"}
-# Commands that start a network server: `mlflow ui`, `mlflow server`, `kedro viz run` (and bare `kedro viz`).
-SERVER = re.compile(r"\bmlflow\s+(?:ui|server)\b|\bkedro\s+viz(?!\s+(?:build|deploy)\b)\b")
+# Commands that start a network server: `mlflow ui`, `mlflow server`, `kedro viz run` (and bare `kedro viz`),
+# `python -m http.server`.
+SERVER = re.compile(
+    r"\bmlflow\s+(?:ui|server)\b|\bkedro\s+viz(?!\s+(?:build|deploy)\b)\b|\bhttp\.server\b"
+)
 SKIP_DIRS = {".git", ".venv", "venv", "data", "build", "mlruns", "mlartifacts", "node_modules", ".ruff_cache"}
 AUDIT_SCRIPT = PROJECT_ROOT / "security" / "audit.py"
 ACCEPTED_FILE = PROJECT_ROOT / "security" / "accepted-vulnerabilities.txt"
@@ -82,15 +85,20 @@ def _server_commands(lines: list[str]) -> list[str]:
 
 
 def _bind_host(command: str) -> str | None:
-    """The host the server command binds: the value of its --host (or mlflow's -h) option, None if absent."""
+    """The host the server command binds: the value of its --host (mlflow's -h, http.server's --bind
+    or -b) option, None if absent."""
     match = SERVER.search(command)
     assert match is not None
     tokens = shlex.split(command[match.end() :], comments=True)
-    short = {"-h"} if match.group(0).startswith("mlflow") else set()
+    if match.group(0) == "http.server":
+        options = {"--bind", "-b"}
+    else:
+        options = {"--host", "-h"} if match.group(0).startswith("mlflow") else {"--host"}
     for i, token in enumerate(tokens):
-        if token.startswith("--host="):
-            return token.split("=", 1)[1]
-        if (token == "--host" or token in short) and i + 1 < len(tokens):
+        name, _, value = token.partition("=")
+        if name in options and value:
+            return value
+        if token in options and i + 1 < len(tokens):
             return tokens[i + 1]
         if token in {"&&", "||", ";", "|"}:
             break
@@ -202,17 +210,23 @@ def test_documented_server_commands_bind_loopback():
 
 def test_mlflow_ui_listens_on_loopback_only(tmp_path):
     """`make mlflow-ui`'s command, started as make prints it (on a free port, with a scratch SQLite store),
-    answers on 127.0.0.1 and every socket its whole process tree listens on is a loopback address.
+    answers on 127.0.0.1, every socket its whole process tree listens on is a loopback address, and
+    it starts only the UI's own two processes (the CLI and its web server: no job runner).
     """
     commands = [c for c in _make_dry_run("mlflow-ui") if re.search(r"\bmlflow\s+ui\b", c)]
     assert len(commands) == 1, f"expected one `mlflow ui` command from make -n mlflow-ui, got {commands}"
     argv = shlex.split(commands[0])
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    if argv[0] == "env":  # `env NAME=value ... mlflow ui ...`
+        argv.pop(0)
+        while "=" in argv[0]:
+            name, value = argv.pop(0).split("=", 1)
+            env[name] = value
     if not os.path.isabs(argv[0]) and os.sep in argv[0]:
         argv[0] = str(PROJECT_ROOT / argv[0])
     port = _free_port()
     argv = _set_option(argv, "--port", str(port))
     argv = _set_option(argv, "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
     log_path = tmp_path / "mlflow-ui.log"
     with log_path.open("wb") as log:
@@ -241,6 +255,8 @@ def test_mlflow_ui_listens_on_loopback_only(tmp_path):
         assert any(p == port for _, _, _, p in sockets), f"nothing in the tree listens on {port}: {sockets}"
         exposed = [s for s in sockets if s[2] not in LOOPBACK_IPS]
         assert not exposed, f"mlflow ui listens beyond loopback (pid, name, ip, port): {exposed}"
+        processes = _session_processes(server.pid)
+        assert len(processes) <= 2, [" ".join(p.cmdline())[:120] for p in processes]
     finally:
         _stop_session(server)
     assert not _session_processes(server.pid), "mlflow ui processes survived the stop"

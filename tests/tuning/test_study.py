@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 
 from dlpipe.config.schema import parse_family
 from dlpipe.config.tuning import PrunerConfig, SamplerConfig, SearchParameter
-from dlpipe.pipelines.tuning.nodes import plot_tuning_results, tune_hyperparameters
+from dlpipe.pipelines.tuning.nodes import TUNING_FIGURES, plot_tuning_results, tune_hyperparameters
 from dlpipe.tuning import memory
 from dlpipe.tuning import study as study_module
 from dlpipe.tuning.search_space import create_pruner, create_sampler, suggest
@@ -59,8 +59,12 @@ def test_tuning_runs_trials_and_a_rerun_continues_the_study(cnn_params, fashion_
     best_again, trials_again = tune_hyperparameters(splits, info, [], cnn_params)
     assert len(trials_again) == 4  # same study, two more trials
     assert list(trials_again["number"]) == [0, 1, 2, 3]
-    history, importance = plot_tuning_results(trials_again, cnn_params)
-    assert history.axes and importance.axes
+    figures = plot_tuning_results(trials_again, cnn_params)
+    assert len(figures) == len(TUNING_FIGURES) and all(figure.axes for figure in figures)
+    # Drawn from the study, not a placeholder: the contour's axes are the two tuned parameters.
+    contour_axes = figures[-1].axes[0]
+    tuned = {entry["path"] for entry in cnn_params["tuning"]["search_space"]}
+    assert {contour_axes.get_xlabel(), contour_axes.get_ylabel()} <= tuned
 
 
 def test_interrupted_run_is_finished_not_restarted(cnn_params, fashion_splits):

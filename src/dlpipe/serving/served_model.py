@@ -66,22 +66,29 @@ def dlpipe_requirements() -> list[str]:
 
 
 def log_served_model(
-    model, spec: DataSpec, task: str, batch_size: int, example_inputs: np.ndarray, metadata: dict[str, Any]
+    model,
+    spec: DataSpec,
+    task: str,
+    batch_size: int,
+    example_inputs: np.ndarray,
+    metadata: dict[str, Any],
+    step: int = 0,
 ):
     """Log ``model`` to the active MLflow run as ``model``; returns MLflow's ``ModelInfo``.
 
     A served task's model is a :class:`ServedModel` with a signature inferred from
-    ``example_inputs`` (raw test inputs); any other model is logged as a plain Keras model.
+    ``example_inputs`` (raw test inputs); any other model is logged as a plain Keras model. The
+    logged model carries the run's metrics of ``step`` (MLflow links them to it).
     """
     from dlpipe.tasks import get_task
 
     if not get_task(task).served:
         return mlflow.tensorflow.log_model(
-            model, name="model", pip_requirements=dlpipe_requirements(), metadata=metadata
+            model, name="model", pip_requirements=dlpipe_requirements(), metadata=metadata, step=step
         )
     with tempfile.TemporaryDirectory() as folder:
         arguments = _pyfunc_arguments(model, spec, task, batch_size, example_inputs, metadata, folder)
-        return mlflow.pyfunc.log_model(name="model", **arguments)
+        return mlflow.pyfunc.log_model(name="model", step=step, **arguments)
 
 
 def save_served_model(

@@ -34,7 +34,8 @@ TARGET_ATTR = "dlpipe_target_trials"
 OPEN_ATTR = "dlpipe_session_open"
 FAIL_REASON_ATTR = "dlpipe_fail_reason"
 STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
-MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
+# A pruned trial ended as planned: FINISHED, named "... pruned", not shown as crashed (KILLED).
+MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
 
 
 def _fail_stale_trials(study: optuna.Study) -> int:
@@ -108,7 +109,7 @@ class _TrialRunner:
         parent = self.client.get_run(self.parent_run_id)
         run = self.client.create_run(
             parent.info.experiment_id,
-            run_name=f"{self.config.tuning.study_name}-trial-{trial.number}",
+            run_name=self._run_name(trial.number),
             tags={
                 "mlflow.parentRunId": self.parent_run_id,
                 "optuna.study_name": self.config.tuning.study_name,
@@ -121,11 +122,16 @@ class _TrialRunner:
         )
         return run.info.run_id
 
-    def _end_run(self, run_id: str | None, state: str, value: float | None) -> None:
+    def _run_name(self, trial_number: int) -> str:
+        return f"{self.config.tuning.study_name}-trial-{trial_number}"
+
+    def _end_run(self, run_id: str | None, state: str, value: float | None, trial_number: int) -> None:
         if run_id is None:
             return
         try:
             self.client.set_tag(run_id, "optuna.state", "FAIL" if state == "INTERRUPTED" else state)
+            if state == "PRUNED":
+                self.client.set_tag(run_id, "mlflow.runName", f"{self._run_name(trial_number)} pruned")
             if value is not None:
                 self.client.log_metric(run_id, f"trial_{self.config.tuning.metric}", value)
             self.client.set_terminated(run_id, MLFLOW_STATUS[state])
@@ -193,7 +199,7 @@ class _TrialRunner:
                     self.client.set_tag(run_id, "dlpipe.fail_reason", reason)
             raise
         finally:
-            self._end_run(run_id, state, value)
+            self._end_run(run_id, state, value, trial.number)
             # Each trial leaves its model behind: without this, every new model adds to the same
             # Keras state and memory grows trial after trial.
             keras.backend.clear_session()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.loading import load_splits
 from dlpipe.families import check_fits_data, prepare_family
+from dlpipe.run_presentation import log_dataset_inputs
 from dlpipe.tasks import get_task
 
 
@@ -32,6 +34,8 @@ def load_dataset(
     splits, spec = load_splits(family_config.dataset, family_config.seed)
     evaluation_data = {"x_test": splits["x_test"], "y_test": splits["y_test"]}
     check_fits_data(family_config, spec)  # before any training time is spent
+    dataset = family_config.dataset
+    log_dataset_inputs(splits, dataset.name, Path(dataset.data_dir) / dataset.name.split(":")[0])
     prepare_family(family_config, spec, parameters)
     count = get_task(family_config.task).train_examples_for_evaluation(spec)
     if count:

@@ -7,10 +7,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from dlpipe.config.registry import gate_metric
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
 from dlpipe.evaluation.plots import plot_training_curves
 from dlpipe.families import get_family
+from dlpipe.run_presentation import final_step, name_after_headline
 from dlpipe.tasks import Evaluation, get_task
 
 
@@ -18,22 +20,26 @@ def evaluate_model(
     trained_model: keras.Model,
     test_split: dict[str, np.ndarray],
     data_spec: dict[str, Any],
+    training_history: dict[str, list[float]],
     config: dict[str, Any],
 ):
     """Evaluate the trained model on the raw test split (``x_test``, ``y_test``) by its task,
     which also gets the training examples kept for it (``x_train``, ``y_train``) when it asked;
-    the family's own figures are added to the task's.
+    the family's own figures are added to the task's. The run's name gets the headline score.
 
     Returns:
-        MLflow metrics (``test_loss`` and the task's own, e.g. ``test_accuracy`` or ``test_mae``),
-        the same scores as a plain dict, the task's JSON report and its figures
-        (``{file name: figure}``).
+        MLflow metrics (``test_loss`` and the task's own, e.g. ``test_accuracy`` or ``test_mae``)
+        at the step of the last epoch trained, the same scores as a plain dict, the task's JSON
+        report and its figures (``{file name: figure}``).
     """
-    result = score_model(
-        trained_model, test_split, DataSpec.model_validate(data_spec), parse_node_config(config)
-    )
-    mlflow_metrics = {key: {"value": float(value), "step": 0} for key, value in result.metrics.items()}
+    family_config = parse_node_config(config)
+    result = score_model(trained_model, test_split, DataSpec.model_validate(data_spec), family_config)
+    step = final_step(training_history)
+    mlflow_metrics = {key: {"value": float(value), "step": step} for key, value in result.metrics.items()}
     scores = {key: float(value) for key, value in result.metrics.items()}
+    headline, _ = gate_metric(family_config)
+    if headline in scores:
+        name_after_headline(headline, scores[headline])
     figures = {f"{name}.png": figure for name, figure in result.figures.items()}
     return mlflow_metrics, scores, result.report, figures
 

@@ -10,7 +10,7 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 evaluate_model,
-                inputs=["trained_model", "test_split", "data_spec", "params:config"],
+                inputs=["trained_model", "test_split", "data_spec", "training_history", "params:config"],
                 outputs=["test_metrics", "test_scores", "evaluation_report", "evaluation_figures"],
                 name="evaluate_model",
             ),

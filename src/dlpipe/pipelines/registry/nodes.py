@@ -14,6 +14,7 @@ from dlpipe import run_scope
 from dlpipe.config.registry import gate_metric
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
+from dlpipe.run_presentation import final_step
 from dlpipe.serving.registry import evaluation_digest, register_and_gate
 from dlpipe.serving.served_model import load_keras_model, log_served_model
 from dlpipe.tracking import try_tracking
@@ -25,10 +26,16 @@ def log_model(
     trained_model: keras.Model,
     test_split: dict[str, np.ndarray],
     data_spec: dict[str, Any],
+    training_history: dict[str, list[float]],
+    test_scores: dict[str, float],
     config: dict[str, Any],
 ) -> dict[str, str]:
     """Log the trained model to the run as the MLflow model ``model``: raw inputs in, the task's
     predictions out, with a signature and an input example from the raw test inputs.
+
+    The logged model carries the final metrics: the last epoch's and the test scores
+    (``test_scores``, logged by the evaluation at that epoch's step; taking them here also makes
+    the model wait for them).
 
     Returns:
         ``{"model_uri": ...}``; empty when no MLflow run is active.
@@ -44,6 +51,7 @@ def log_model(
         family_config.training.batch_size,
         test_split["x_test"],
         metadata={"family": family_config.model.family},
+        step=final_step(training_history),
     )
     return {"model_uri": info.model_uri}
 

@@ -14,7 +14,14 @@ def create_pipeline(block: str) -> Pipeline:
         [
             node(
                 log_model,
-                inputs=["trained_model", "test_split", "data_spec", "params:config"],
+                inputs=[
+                    "trained_model",
+                    "test_split",
+                    "data_spec",
+                    "training_history",
+                    "test_scores",
+                    "params:config",
+                ],
                 outputs="logged_model",
                 name="log_model",
             ),

@@ -34,27 +34,51 @@ def tune_hyperparameters(
     return dict(study.best_trial.params), trials
 
 
-def plot_tuning_results(tuning_trials: pd.DataFrame, config: dict[str, Any]):
-    """Optimization history and parameter importances of the study, as two figures."""
+# Figures of the study, in the order of the node's outputs.
+TUNING_FIGURES = ("optimization history", "parameter importances", "parallel coordinates", "slices", "contour")
+
+
+def plot_tuning_results(tuning_trials: pd.DataFrame, config: dict[str, Any]) -> tuple:
+    """The study's figures, one per entry of ``TUNING_FIGURES``: the optimization history, the
+    parameter importances, parallel coordinates and slices of the most important parameters (up
+    to 8 and 6), and the contour of the two most important ones.
+
+    A figure the study cannot draw yet (too few completed trials, one tuned parameter) says why.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
+    from optuna.importance import get_param_importances
+    from optuna.trial import TrialState
     from optuna.visualization import matplotlib as optuna_plots
 
     family_config = parse_node_config(config)
     if not family_config.tuning.enabled or tuning_trials.empty:
-        return (
-            message_figure("Tuning disabled: no study to plot"),
-            message_figure("Tuning disabled: no study to plot"),
-        )
+        return tuple(message_figure("Tuning disabled: no study to plot") for _ in TUNING_FIGURES)
     study = open_study(family_config)
-    history = optuna_plots.plot_optimization_history(study).figure
+    tuned = sorted({name for t in study.get_trials(states=(TrialState.COMPLETE,)) for name in t.params})
     try:
-        importance = optuna_plots.plot_param_importances(study).figure
-    except (ValueError, RuntimeError) as err:
-        # Importances need at least two completed trials that differ in their parameters.
-        importance = message_figure(f"Parameter importances not available yet: {err}")
-    for figure in (history, importance):
+        # Most important first; importances need two completed trials that differ in their parameters.
+        ranked = list(get_param_importances(study))
+    except (ValueError, RuntimeError):
+        ranked = tuned
+    draws = (
+        (optuna_plots.plot_optimization_history, {}),
+        (optuna_plots.plot_param_importances, {}),
+        (optuna_plots.plot_parallel_coordinate, {"params": ranked[:8]}),
+        (optuna_plots.plot_slice, {"params": ranked[:6]}),
+        (optuna_plots.plot_contour, {"params": ranked[:2]} if len(ranked) >= 2 else None),
+    )
+    figures = []
+    for title, (draw, arguments) in zip(TUNING_FIGURES, draws, strict=True):
+        if arguments is None:
+            figures.append(message_figure(f"No {title}: it needs two tuned parameters, the study has {tuned}"))
+            continue
+        try:
+            figure = np.asarray(draw(study, **arguments)).flat[0].figure
+        except (ValueError, RuntimeError) as err:
+            figure = message_figure(f"No {title} yet: {err}")
         figure.set_size_inches(8, 5)
         figure.tight_layout()
-    return history, importance
+        figures.append(figure)
+    return tuple(figures)

@@ -17,7 +17,13 @@ def create_pipeline() -> Pipeline:
             node(
                 plot_tuning_results,
                 inputs=["tuning_trials", "params:config"],
-                outputs=["optimization_history_plot", "parameter_importance_plot"],
+                outputs=[
+                    "optimization_history_plot",
+                    "parameter_importance_plot",
+                    "parallel_coordinate_plot",
+                    "slice_plot",
+                    "contour_plot",
+                ],
                 name="plot_tuning_results",
             ),
         ]

@@ -1,0 +1,107 @@
+"""What a person sees of dlpipe's runs in the MLflow UI.
+
+- Every experiment dlpipe writes to opens on its training runs, not on MLflow's GenAI overview.
+- A run's name tells it apart from the others (``cnn 3f9a2c1e``, then ``cnn 3f9a2c1e
+  test_accuracy=0.9274`` once evaluated) and its tags hold readable values.
+- A run says which data it trained, validated and was tested on, as MLflow dataset inputs (the
+  runs table's "Dataset" column): name, source folder, digest and size of each split.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+
+from dlpipe.tracking import try_tracking
+
+logger = logging.getLogger(__name__)
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+# MLflow's name for "training runs" experiments: its UI then opens them on the runs table.
+TRAINING_RUNS_KIND = "custom_model_development"
+PIPELINE_TAG = "dlpipe.pipeline"
+SPLIT_CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
+
+
+def open_on_training_runs(experiment_id: str) -> None:
+    """Tag the experiment so that the MLflow UI lands on its training runs."""
+    client = mlflow.MlflowClient()
+    if client.get_experiment(experiment_id).tags.get(EXPERIMENT_KIND_TAG) != TRAINING_RUNS_KIND:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, TRAINING_RUNS_KIND)
+
+
+def run_name(pipelines: str, run_id: str) -> str:
+    """The name of a pipeline run before any score is known: the pipelines and a short id."""
+    return f"{pipelines} {run_id[:8]}"
+
+
+def readable_runner(runner: Any) -> str:
+    """``SequentialRunner`` for a runner object or its ``<kedro...SequentialRunner object at 0x..>``."""
+    text = str(runner)
+    found = re.search(r"(\w+) object at 0x", text)
+    return found.group(1) if found else text
+
+
+def present_pipeline_run(run_params: dict[str, Any], run_id: str, experiment_id: str) -> None:
+    """Name and tag the active run of a ``kedro run`` for the UI, and set its experiment's landing page."""
+    pipelines = ",".join(run_params.get("pipeline_names") or ["__default__"])
+    tags = {
+        "mlflow.runName": run_name(pipelines, run_id),
+        PIPELINE_TAG: pipelines,
+        "runner": readable_runner(run_params.get("runner", "")),
+    }
+    try_tracking("name and tag the run", mlflow.set_tags, tags)
+    try_tracking("set the experiment's landing page", open_on_training_runs, experiment_id)
+
+
+def name_after_headline(metric: str, value: float) -> None:
+    """Add the headline test metric to the active run's name (``cnn 3f9a2c1e test_accuracy=0.9274``)."""
+    active = mlflow.active_run()
+    if active is not None:
+        try_tracking("name the run after its score", _rename, active.info.run_id, metric, value)
+
+
+def _rename(run_id: str, metric: str, value: float) -> None:
+    client = mlflow.MlflowClient()
+    base = " ".join((client.get_run(run_id).info.run_name or "").split()[:2]) or run_name("run", run_id)
+    client.set_tag(run_id, "mlflow.runName", f"{base} {metric}={value:.4f}")
+
+
+def final_step(training_history: dict[str, list[float]]) -> int:
+    """The MLflow step of the last epoch trained: test metrics are logged at it, and the logged
+    model carries that step's metrics, so its page shows the final scores, not the first epoch's."""
+    return max((len(values) for values in training_history.values()), default=1) - 1
+
+
+def log_dataset_inputs(splits: dict[str, np.ndarray], dataset_name: str, source: str | Path) -> None:
+    """Log each split (``x_<split>``, ``y_<split>``) as an MLflow dataset input of the active run.
+
+    The digest is MLflow's hash of the arrays, so two runs on the same examples show the same one.
+    """
+    if mlflow.active_run() is None:
+        return
+    for split, context in SPLIT_CONTEXTS.items():
+        if f"x_{split}" in splits and not try_tracking(
+            f"log the {split} split as a dataset input",
+            _log_split,
+            splits[f"x_{split}"],
+            splits[f"y_{split}"],
+            name=f"{dataset_name} {split}",
+            source=str(source),
+            context=context,
+        ):
+            return
+
+
+def _log_split(inputs, targets, *, name: str, source: str, context: str) -> None:
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    dataset = mlflow.data.from_numpy(
+        np.asarray(inputs), targets=np.asarray(targets), source=LocalArtifactDatasetSource(source), name=name
+    )
+    mlflow.log_input(dataset, context=context)
