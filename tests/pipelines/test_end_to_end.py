@@ -49,7 +49,8 @@ def mlflow_client(project: Path) -> mlflow.MlflowClient:
 def runs_of(client: mlflow.MlflowClient, pipeline: str):
     experiment = client.get_experiment_by_name("dlpipe")
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.data.tags.get(PIPELINE_TAG) == pipeline]
+    tops = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    parents = [run for run in tops if run.data.tags.get(PIPELINE_TAG) == pipeline]
     return parents, runs
 
 
@@ -105,7 +106,8 @@ def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
     for trial in trials:
         state = trial.data.tags["optuna.state"]
         # A pruned trial ended as planned: FINISHED and named so, not shown as crashed.
-        assert (trial.info.status, state) in {("FINISHED", "COMPLETE"), ("FINISHED", "PRUNED"), ("FAILED", "FAIL")}
+        expected = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
+        assert trial.info.status == expected[state]
         assert trial.info.run_name.endswith(" pruned") == (state == "PRUNED")
         assert trial.data.params  # the sampled parameters
         assert client.get_metric_history(trial.info.run_id, "val_accuracy")
@@ -244,7 +246,7 @@ def test_each_task_run_is_tracked_with_its_own_metrics_and_figures(project, pipe
 def test_viz_build_renders_every_pipeline(project):
     from tests.conftest import load_project_params
 
-    result = kedro(project, "viz", "build")
+    result = kedro(project, "viz", "build", "--include-previews")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     pipelines = project / "build" / "api" / "pipelines"
     for block in load_project_params("base"):
@@ -268,3 +270,87 @@ def test_transfer_smoke_run_trains_its_missing_source_first_and_logs_the_learnin
         assert 0.0 <= metrics[f"learning_curve.{arm}.n100.test_accuracy"] <= 1.0
     artifacts = {a.path for a in client.list_artifacts(parents[-1].info.run_id, "learning_curve")}
     assert {"learning_curve/learning_curve.csv", "learning_curve/learning_curve.png"} <= artifacts
+
+
+def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
+    """After the smoke runs and the kedro-viz build above, in headless Chromium: the MLflow UI opens
+    on the training runs (Dataset column filled, names apart), the latest cnn run's trials expand
+    under it, its page shows test_accuracy, the registered model and the confusion matrix, Compare
+    puts both cnn runs side by side; kedro-viz shows each registered pipeline's nodes once its
+    namespace is expanded."""
+    from playwright.sync_api import sync_playwright
+
+    from dlpipe.ui_links import training_runs_url
+    from tests.conftest import load_project_params
+    from tests.pipelines.ui_journey import CHROMIUM, Journey, mlflow_ui, static_site
+
+    assert CHROMIUM.exists(), f"no browser at {CHROMIUM}: `make install` installs Debian's chromium"
+    client = mlflow_client(project)
+    parents, runs = runs_of(client, "cnn")
+    older, latest = sorted(parents, key=lambda run: run.info.start_time)[-2:]
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == latest.info.run_id]
+    trial_names = [trial.info.run_name for trial in trials]
+    pipelines = [*load_project_params("base"), "predict"]
+
+    with mlflow_ui(project) as ui, static_site(project / "build") as viz, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        journey = Journey(page)
+        runs_table = training_runs_url(ui, latest.info.experiment_id)
+
+        def row_of(run):
+            return page.get_by_role("row").filter(has_text=run.info.run_name).first
+
+        with journey.step("training runs"):
+            page.goto(runs_table)
+            journey.see("Runs")
+            journey.see(latest.info.run_name)
+            journey.see(older.info.run_name)
+            journey.see("fashion_mnist_local train")  # the Dataset column
+        with journey.step("nested trials"):
+            row_of(latest).locator('[col-id*="Run Name"] button').first.click()
+            for name in trial_names:
+                journey.see(name)
+        with journey.step("run page"):
+            page.get_by_role("link", name=latest.info.run_name).first.click()
+            journey.see("test_accuracy")
+            journey.see("Registered models")
+            journey.see("dlpipe-cnn")
+        with journey.step("confusion matrix"):
+            page.get_by_text("Artifacts", exact=True).first.click()
+            journey.see("evaluation", exact=True).click()
+            journey.see("confusion_matrix.png", exact=True).click()
+            journey.see("evaluation/confusion_matrix.png", exact=True)  # the preview's title
+            page.wait_for_function("[...document.images].some(i => i.complete && i.naturalWidth > 300)")
+        with journey.step("compare"):
+            page.goto(runs_table)
+            journey.see(trial_names[0])  # still expanded: collapse, or ticking the run ticks its trials too
+            row_of(latest).locator('[col-id*="Run Name"] button').first.click()
+            page.get_by_text(trial_names[0], exact=True).wait_for(state="hidden")
+            for run in (latest, older):
+                journey.see(run.info.run_name)
+                row_of(run).locator("input[type=checkbox]").first.check(force=True)
+            page.get_by_role("button", name="Compare").first.click()
+            page.wait_for_url(re.compile("compare-runs"), timeout=30_000)
+            journey.see("Comparing 2 Runs")
+            journey.see(latest.info.run_name)
+            journey.see(older.info.run_name)
+            journey.see("test_accuracy")
+
+        page.goto(viz)
+        current = "__default__"
+        for pipeline in pipelines:
+            with journey.step(f"kedro-viz {pipeline}"):
+                page.get_by_role("button", name=current, exact=True).first.click()
+                page.get_by_role("option", name=pipeline, exact=True).click()
+                current = pipeline
+                hint = page.locator(".feature-hints__close")
+                if hint.count() and hint.first.is_visible():
+                    hint.first.click()
+                expand = page.get_by_role("button", name="Expand all modular pipelines")
+                if expand.count():
+                    expand.click()
+                node = "predict_batch" if pipeline == "predict" else "train_model"
+                page.locator("svg text").filter(has_text=node).first.wait_for(timeout=30_000)
+        browser.close()
+    assert journey.count == 5 + len(pipelines)

@@ -27,9 +27,7 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LOOPBACK_IPS = {"127.0.0.1", "::1"}
 # Commands that start a network server: `mlflow ui`, `mlflow server`, `kedro viz run` (and bare `kedro viz`),
 # `python -m http.server`.
-SERVER = re.compile(
-    r"\bmlflow\s+(?:ui|server)\b|\bkedro\s+viz(?!\s+(?:build|deploy)\b)\b|\bhttp\.server\b"
-)
+SERVER = re.compile(r"\bmlflow\s+(?:ui|server)\b|\bkedro\s+viz(?!\s+(?:build|deploy)\b)\b|\bhttp\.server\b")
 SKIP_DIRS = {".git", ".venv", "venv", "data", "build", "mlruns", "mlartifacts", "node_modules", ".ruff_cache"}
 AUDIT_SCRIPT = PROJECT_ROOT / "security" / "audit.py"
 ACCEPTED_FILE = PROJECT_ROOT / "security" / "accepted-vulnerabilities.txt"

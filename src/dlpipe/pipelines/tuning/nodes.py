@@ -35,7 +35,13 @@ def tune_hyperparameters(
 
 
 # Figures of the study, in the order of the node's outputs.
-TUNING_FIGURES = ("optimization history", "parameter importances", "parallel coordinates", "slices", "contour")
+TUNING_FIGURES = (
+    "optimization history",
+    "parameter importances",
+    "parallel coordinates",
+    "slices",
+    "contour",
+)
 
 
 def plot_tuning_results(tuning_trials: pd.DataFrame, config: dict[str, Any]) -> tuple:
@@ -72,7 +78,7 @@ def plot_tuning_results(tuning_trials: pd.DataFrame, config: dict[str, Any]) -> 
     figures = []
     for title, (draw, arguments) in zip(TUNING_FIGURES, draws, strict=True):
         if arguments is None:
-            figures.append(message_figure(f"No {title}: it needs two tuned parameters, the study has {tuned}"))
+            figures.append(message_figure(f"No {title}: it needs two tuned parameters, not {tuned}"))
             continue
         try:
             figure = np.asarray(draw(study, **arguments)).flat[0].figure
