@@ -36,8 +36,10 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         self._pending: list[tuple[int, dict[str, float]]] = []
         self._last_failure: float | None = None
         self._warned = False
+        self._epochs_seen: set[int] = set()
 
     def on_epoch_end(self, epoch, logs=None):
+        self._epochs_seen.add(epoch)
         metrics = {
             f"{self.prefix}{key}": float(value)
             for key, value in (logs or {}).items()
@@ -46,6 +48,25 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         self._pending.append((epoch, metrics))
         del self._pending[: -self.max_pending]
         self.flush(epoch)
+
+    def log_restored_epochs(self, history: dict[str, list[float]]) -> int:
+        """Log the epochs of ``history`` this logger did not see: those an interrupted earlier
+        process trained and a backup restored. The run that finishes a training then holds every
+        epoch's metrics, from the first. Returns how many epochs it added."""
+        epochs = max((len(values) for values in history.values()), default=0)
+        restored = [epoch for epoch in range(epochs) if epoch not in self._epochs_seen]
+        for epoch in restored:
+            metrics = {
+                f"{self.prefix}{key}": float(values[epoch])
+                for key, values in history.items()
+                if epoch < len(values) and isinstance(values[epoch], int | float)
+            }
+            self._pending.append((epoch, metrics))
+            self._epochs_seen.add(epoch)
+        if restored:
+            self._pending.sort(key=lambda entry: entry[0])
+            self.flush(None, force=True)
+        return len(restored)
 
     def on_train_end(self, logs=None):
         if self._pending:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import keras
+import mlflow
 import numpy as np
 import pytest
 
@@ -75,7 +76,17 @@ def _assert_resumed(project: Path, backed_up: int, second) -> dict:
     assert [r for r in runs if r.info.status == "RUNNING"] == []
     rerun = max(runs, key=lambda r: r.info.start_time)
     assert rerun.info.status == "FINISHED"
-    assert metric_steps(project, rerun.info.run_id, "val_accuracy") == list(range(backed_up, EPOCHS))
+    # The run that finished holds the whole job: every epoch (those restored from the backup
+    # too, as the interrupted run logged them) and every trial of the tuning session.
+    assert metric_steps(project, rerun.info.run_id, "val_accuracy") == list(range(EPOCHS))
+    interrupted = min(runs, key=lambda r: r.info.start_time)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    before = {m.step: m.value for m in client.get_metric_history(interrupted.info.run_id, "val_accuracy")}
+    after = {m.step: m.value for m in client.get_metric_history(rerun.info.run_id, "val_accuracy")}
+    assert all(after[step] == before[step] for step in range(backed_up))
+    trials = [r for r in runs if "optuna.trial_number" in r.data.tags]
+    assert len(trials) == 2 and {r.data.tags["mlflow.parentRunId"] for r in trials} == {rerun.info.run_id}
+    assert interrupted.data.tags["dlpipe.continued_by"] == rerun.info.run_id
     assert "test_accuracy" in rerun.data.metrics
     assert not (project / BACKUP).exists()  # a finished training removes its backup
     return {r.info.run_id: r for r in runs}

@@ -163,6 +163,13 @@ def test_tuning_killed_mid_trial_then_rerun_finishes_at_the_configured_total(tmp
     stale_trial_run = next(r for r in runs if r.info.run_name == "cnn-trial-1")
     assert stale_trial_run.info.status in ("KILLED", "FAILED")
     assert stale_trial_run.data.tags["optuna.state"] == "FAIL"
+    # One run tree: the rerun that completed the tuning session holds all its trials, the killed
+    # run's too, and the killed run says which run continued it.
+    rerun = max((r for r in runs if "mlflow.parentRunId" not in r.data.tags), key=lambda r: r.info.start_time)
+    trial_runs = [r for r in runs if "optuna.trial_number" in r.data.tags]
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in trial_runs) == [0, 1, 2, 3]
+    assert {r.data.tags["mlflow.parentRunId"] for r in trial_runs} == {rerun.info.run_id}
+    assert killed_parent.data.tags["dlpipe.continued_by"] == rerun.info.run_id
 
 
 # --------------------------------------------------------------------------- the study file

@@ -34,6 +34,7 @@ TARGET_ATTR = "dlpipe_target_trials"
 OPEN_ATTR = "dlpipe_session_open"
 FAIL_REASON_ATTR = "dlpipe_fail_reason"
 STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
+SESSION_START_ATTR = "dlpipe_session_first_trial"  # the first trial number of the open session
 # A pruned trial ended as planned: FINISHED, named "... pruned", not shown as crashed (KILLED).
 MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
 
@@ -63,6 +64,7 @@ def _trials_to_run(study: optuna.Study, n_trials: int) -> int:
     if not study.user_attrs.get(OPEN_ATTR) or target is None:
         target = done + n_trials
         study.set_user_attr(TARGET_ATTR, target)
+        study.set_user_attr(SESSION_START_ATTR, len(study.trials))
         study.set_user_attr(OPEN_ATTR, True)
     else:
         logger.info("Continuing an interrupted tuning run: %d of %d trials done", done, target)
@@ -86,6 +88,40 @@ def _fail_stale_trial_runs(parent_run_id: str, study_name: str) -> None:
         raise
     except Exception as err:  # noqa: BLE001 - cleaning up old runs must not stop tuning
         logger.warning("Could not close stale MLflow trial runs: %s", err)
+
+
+def _adopt_session_trial_runs(parent_run_id: str, study: optuna.Study) -> None:
+    """Move under ``parent_run_id`` the MLflow trial runs that earlier, interrupted runs of this
+    tuning session made, so the run that completes the session holds all its trials; the runs
+    they leave are tagged ``dlpipe.continued_by``."""
+    first = study.user_attrs.get(SESSION_START_ATTR)
+    if first is None:
+        return
+    client = mlflow.MlflowClient()
+    try:
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+        trial_runs = client.search_runs(
+            [experiment_id], filter_string=f"tags.`optuna.study_name` = '{study.study_name}'"
+        )
+        earlier: dict[str, list[str]] = {}
+        for run in trial_runs:
+            parent = run.data.tags.get("mlflow.parentRunId")
+            in_session = int(run.data.tags.get("optuna.trial_number", -1)) >= first
+            if in_session and parent not in (None, parent_run_id):
+                earlier.setdefault(parent, []).append(run.info.run_id)
+        for parent, runs in earlier.items():
+            if client.get_run(parent).info.status == "RUNNING":
+                continue  # a live run's trials stay where they are
+            for run_id in runs:
+                client.set_tag(run_id, "mlflow.parentRunId", parent_run_id)
+            client.set_tag(parent, "dlpipe.continued_by", parent_run_id)
+            logger.info("%d trial run(s) of interrupted run %s moved under this run", len(runs), parent)
+        if earlier:
+            client.set_tag(parent_run_id, "dlpipe.continues", ",".join(sorted(earlier)))
+    except RunTerminated:
+        raise
+    except Exception as err:  # noqa: BLE001 - tidying the run tree must not stop tuning
+        logger.warning("Could not move the trial runs of interrupted runs under this run: %s", err)
 
 
 class _TrialRunner:
@@ -226,6 +262,7 @@ def run_study(
     active = mlflow.active_run()
     if active is not None:
         _fail_stale_trial_runs(active.info.run_id, tuning.study_name)
+        _adopt_session_trial_runs(active.info.run_id, study)
     runner = _TrialRunner(config, splits, spec, active.info.run_id if active else None, fit_callbacks or ())
     runner.study = study
     logger.info(

@@ -13,7 +13,7 @@ from dlpipe import run_scope
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
 from dlpipe.models.geometry import model_summary_text
-from dlpipe.tracking import try_tracking
+from dlpipe.tracking import MlflowEpochLogger, try_tracking
 from dlpipe.training.callbacks import (
     build_training_callbacks,
     configuration_fingerprint,
@@ -77,4 +77,8 @@ def train_model(
         try_tracking(
             "log the model summary", mlflow.log_text, model_summary_text(model), "training/model_summary.txt"
         )
+        epoch_logger = next(c for c in callbacks if isinstance(c, MlflowEpochLogger))
+        restored = epoch_logger.log_restored_epochs(history)
+        if restored:
+            logger.info("Logged the %d epoch(s) restored from the backup to this run", restored)
     return model, history
