@@ -97,7 +97,10 @@ def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
     parent = parents[0]
     assert parent.info.status == "FINISHED"
     assert any("test_accuracy" in key for key in parent.data.metrics)
-    assert parent.data.params["cnn.training.optimizer.name"] == "adam"  # every parameter is logged
+    # Every parameter of the run's block is logged, under keys every family shares.
+    assert parent.data.params["training.optimizer.name"] == "adam"
+    assert parent.data.params["pipeline"] == "cnn" and parent.data.params["model.family"] == "cnn"
+    assert not any(key.startswith(("cnn.", "mlp.")) for key in parent.data.params)
     history = client.get_metric_history(parent.info.run_id, "val_accuracy")
     assert len(history) == 2  # the final training's per-epoch metrics
 

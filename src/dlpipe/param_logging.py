@@ -1,0 +1,56 @@
+"""Parameters in MLflow under keys that mean the same thing in every family's runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro_mlflow.framework.hooks import MlflowHook
+
+PIPELINE_PARAM = "pipeline"
+
+
+def family_independent_inputs(inputs: dict[str, Any], namespaces: set[str]) -> dict[str, Any]:
+    """The parameter inputs of a node as they should be logged.
+
+    A node of pipeline ``cnn`` reads its block as ``params:cnn``: its keys are logged without the
+    block's name (``model.conv.filters``, not ``cnn.model.conv.filters``), next to
+    ``pipeline: cnn``, so that runs of different families line up in MLflow's compare view. That
+    holds when the run has one block (``namespaces``); with several, the names keep them apart.
+    ``parameters`` (every block of the project, which a data node reads) is not logged: a run
+    logs its own blocks only.
+    """
+    logged: dict[str, Any] = {}
+    for name, value in inputs.items():
+        if name == "parameters":
+            continue
+        block = name.removeprefix("params:")
+        if len(namespaces) == 1 and block in namespaces and isinstance(value, dict):
+            logged[f"params:{PIPELINE_PARAM}"] = block
+            logged.update({f"params:{key}": item for key, item in value.items()})
+        else:
+            logged[name] = value
+    return logged
+
+
+class FamilyIndependentMlflowHook(MlflowHook):
+    """kedro-mlflow's hook, logging parameters by ``family_independent_inputs``; settings.py
+    registers it in place of kedro-mlflow's own."""
+
+    def __init__(self):
+        super().__init__()
+        self._namespaces: set[str] = set()
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        self._namespaces = {node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}
+        super().before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs, is_async) -> None:
+        super().before_node_run(
+            node=node,
+            catalog=catalog,
+            inputs=family_independent_inputs(inputs, self._namespaces),
+            is_async=is_async,
+        )
