@@ -22,8 +22,8 @@ def family_independent_inputs(inputs: dict[str, Any], namespaces: set[str]) -> d
     """
     logged: dict[str, Any] = {}
     for name, value in inputs.items():
-        if name == "parameters":
-            continue
+        if not name.startswith("params:"):
+            continue  # datasets, and `parameters`: every block's
         block = name.removeprefix("params:")
         if len(namespaces) == 1 and block in namespaces and isinstance(value, dict):
             logged[f"params:{PIPELINE_PARAM}"] = block

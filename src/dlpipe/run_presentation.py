@@ -1,6 +1,7 @@
 """What a person sees of dlpipe's runs in the MLflow UI.
 
-- Every experiment dlpipe writes to opens on its training runs, not on MLflow's GenAI overview.
+- Every experiment dlpipe writes to is tagged as one of training runs (``mlflow.experimentKind``);
+  MLflow 3.17's UI still follows its own GenAI / Model training switch, hence ``dlpipe.ui_links``.
 - A run's name tells it apart from the others (``cnn 3f9a2c1e``, then ``cnn 3f9a2c1e
   test_accuracy=0.9274`` once evaluated) and its tags hold readable values.
 - A run says which data it trained, validated and was tested on, as MLflow dataset inputs (the
@@ -50,11 +51,9 @@ def readable_runner(runner: Any) -> str:
 def present_pipeline_run(run_params: dict[str, Any], run_id: str, experiment_id: str) -> None:
     """Name and tag the active run of a ``kedro run`` for the UI, and set its experiment's landing page."""
     pipelines = ",".join(run_params.get("pipeline_names") or ["__default__"])
-    tags = {
-        "mlflow.runName": run_name(pipelines, run_id),
-        PIPELINE_TAG: pipelines,
-        "runner": readable_runner(run_params.get("runner", "")),
-    }
+    tags = {"mlflow.runName": run_name(pipelines, run_id), PIPELINE_TAG: pipelines}
+    if run_params.get("runner"):
+        tags["runner"] = readable_runner(run_params["runner"])
     try_tracking("name and tag the run", mlflow.set_tags, tags)
     try_tracking("set the experiment's landing page", open_on_training_runs, experiment_id)
 
@@ -72,10 +71,11 @@ def _rename(run_id: str, metric: str, value: float) -> None:
     client.set_tag(run_id, "mlflow.runName", f"{base} {metric}={value:.4f}")
 
 
-def final_step(training_history: dict[str, list[float]]) -> int:
-    """The MLflow step of the last epoch trained: test metrics are logged at it, and the logged
-    model carries that step's metrics, so its page shows the final scores, not the first epoch's."""
-    return max((len(values) for values in training_history.values()), default=1) - 1
+def after_training_step(training_history: dict[str, list[float]]) -> int:
+    """The MLflow step just after the last epoch trained (the number of epochs): the test metrics
+    are logged at it and the logged model is linked to it, so the model carries its own test
+    scores and no epoch's metrics (MLflow links a model to the run's metrics of one step)."""
+    return max((len(values) for values in training_history.values()), default=0)
 
 
 def log_dataset_inputs(splits: dict[str, np.ndarray], dataset_name: str, source: str | Path) -> None:
@@ -86,7 +86,7 @@ def log_dataset_inputs(splits: dict[str, np.ndarray], dataset_name: str, source:
     if mlflow.active_run() is None:
         return
     for split, context in SPLIT_CONTEXTS.items():
-        if f"x_{split}" in splits and not try_tracking(
+        if {f"x_{split}", f"y_{split}"} <= splits.keys() and not try_tracking(
             f"log the {split} split as a dataset input",
             _log_split,
             splits[f"x_{split}"],

@@ -131,10 +131,10 @@ def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
 
     models = client.search_logged_models(experiment_ids=[parent.info.experiment_id])
     (model,) = [model for model in models if model.source_run_id == parent.info.run_id]
-    # The logged model carries the final metrics: the test scores and the last epoch's.
+    # The logged model carries its own test scores, not some epoch's training metrics.
     carried = {metric.key: metric.value for metric in model.metrics}
-    assert carried["test_accuracy"] == parent.data.metrics["test_accuracy"]
-    assert carried["val_accuracy"] == max(history, key=lambda metric: metric.step).value
+    assert carried == {key: value for key, value in parent.data.metrics.items() if key.startswith("test_")}
+    assert carried["test_accuracy"] > 0.1
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluation")}
     assert {
         "evaluation/confusion_matrix.png",

@@ -83,7 +83,8 @@ def _assert_resumed(project: Path, backed_up: int, second) -> dict:
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     before = {m.step: m.value for m in client.get_metric_history(interrupted.info.run_id, "val_accuracy")}
     after = {m.step: m.value for m in client.get_metric_history(rerun.info.run_id, "val_accuracy")}
-    assert all(after[step] == before[step] for step in range(backed_up))
+    # (the kill may land between an epoch's backup and its logging: compare what both have)
+    assert all(after[step] == before[step] for step in range(backed_up) if step in before)
     trials = [r for r in runs if "optuna.trial_number" in r.data.tags]
     assert len(trials) == 2 and {r.data.tags["mlflow.parentRunId"] for r in trials} == {rerun.info.run_id}
     assert interrupted.data.tags["dlpipe.continued_by"] == rerun.info.run_id

@@ -78,7 +78,7 @@ def log_served_model(
 
     A served task's model is a :class:`ServedModel` with a signature inferred from
     ``example_inputs`` (raw test inputs); any other model is logged as a plain Keras model. The
-    logged model carries the run's metrics of ``step`` (MLflow links them to it).
+    logged model carries the run's metrics logged at ``step`` (MLflow links them to it).
     """
     from dlpipe.tasks import get_task
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import uuid
 from typing import Any
 
 import keras
@@ -24,6 +25,7 @@ from dlpipe.training.guards import NanGuard, TerminationGuard
 from dlpipe.tuning.memory import forget_graphs_of_finished_models, release_memory
 from dlpipe.tuning.search_space import suggest
 from dlpipe.tuning.storage import StudyStorageError, open_study
+from dlpipe.tuning.trial_runs import SESSION_TAG, adopt_session_trial_runs, fail_stale_trial_runs
 
 __all__ = ["StudyStorageError", "open_study", "run_study"]
 
@@ -34,7 +36,7 @@ TARGET_ATTR = "dlpipe_target_trials"
 OPEN_ATTR = "dlpipe_session_open"
 FAIL_REASON_ATTR = "dlpipe_fail_reason"
 STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
-SESSION_START_ATTR = "dlpipe_session_first_trial"  # the first trial number of the open session
+SESSION_ATTR = "dlpipe_session"  # the open session's id, also a tag of its trial runs in MLflow
 # A pruned trial ended as planned: FINISHED, named "... pruned", not shown as crashed (KILLED).
 MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
 
@@ -64,64 +66,11 @@ def _trials_to_run(study: optuna.Study, n_trials: int) -> int:
     if not study.user_attrs.get(OPEN_ATTR) or target is None:
         target = done + n_trials
         study.set_user_attr(TARGET_ATTR, target)
-        study.set_user_attr(SESSION_START_ATTR, len(study.trials))
+        study.set_user_attr(SESSION_ATTR, uuid.uuid4().hex)
         study.set_user_attr(OPEN_ATTR, True)
     else:
         logger.info("Continuing an interrupted tuning run: %d of %d trials done", done, target)
     return max(0, target - done)
-
-
-def _fail_stale_trial_runs(parent_run_id: str, study_name: str) -> None:
-    """Close MLflow trial runs that an interrupted tuning run left RUNNING (status FAILED)."""
-    client = mlflow.MlflowClient()
-    try:
-        experiment_id = client.get_run(parent_run_id).info.experiment_id
-        stale = client.search_runs(
-            [experiment_id],
-            filter_string=(f"tags.`optuna.study_name` = '{study_name}' and attributes.status = 'RUNNING'"),
-        )
-        for run in stale:
-            client.set_tag(run.info.run_id, "optuna.state", "FAIL")
-            client.set_terminated(run.info.run_id, "FAILED")
-            logger.warning("Trial run %s was left running by an interrupted run: FAILED", run.info.run_name)
-    except RunTerminated:
-        raise
-    except Exception as err:  # noqa: BLE001 - cleaning up old runs must not stop tuning
-        logger.warning("Could not close stale MLflow trial runs: %s", err)
-
-
-def _adopt_session_trial_runs(parent_run_id: str, study: optuna.Study) -> None:
-    """Move under ``parent_run_id`` the MLflow trial runs that earlier, interrupted runs of this
-    tuning session made, so the run that completes the session holds all its trials; the runs
-    they leave are tagged ``dlpipe.continued_by``."""
-    first = study.user_attrs.get(SESSION_START_ATTR)
-    if first is None:
-        return
-    client = mlflow.MlflowClient()
-    try:
-        experiment_id = client.get_run(parent_run_id).info.experiment_id
-        trial_runs = client.search_runs(
-            [experiment_id], filter_string=f"tags.`optuna.study_name` = '{study.study_name}'"
-        )
-        earlier: dict[str, list[str]] = {}
-        for run in trial_runs:
-            parent = run.data.tags.get("mlflow.parentRunId")
-            in_session = int(run.data.tags.get("optuna.trial_number", -1)) >= first
-            if in_session and parent not in (None, parent_run_id):
-                earlier.setdefault(parent, []).append(run.info.run_id)
-        for parent, runs in earlier.items():
-            if client.get_run(parent).info.status == "RUNNING":
-                continue  # a live run's trials stay where they are
-            for run_id in runs:
-                client.set_tag(run_id, "mlflow.parentRunId", parent_run_id)
-            client.set_tag(parent, "dlpipe.continued_by", parent_run_id)
-            logger.info("%d trial run(s) of interrupted run %s moved under this run", len(runs), parent)
-        if earlier:
-            client.set_tag(parent_run_id, "dlpipe.continues", ",".join(sorted(earlier)))
-    except RunTerminated:
-        raise
-    except Exception as err:  # noqa: BLE001 - tidying the run tree must not stop tuning
-        logger.warning("Could not move the trial runs of interrupted runs under this run: %s", err)
 
 
 class _TrialRunner:
@@ -136,6 +85,7 @@ class _TrialRunner:
         self.parent_run_id = parent_run_id
         self.client = mlflow.MlflowClient() if parent_run_id else None
         self.study: optuna.Study | None = None  # set by run_study, to stop it on SIGTERM
+        self.session: str | None = None  # the tuning session's id, set by run_study
         # Trials that share batch size and augmentation share their input pipelines (and caches).
         self.datasets: dict = {}
 
@@ -150,6 +100,7 @@ class _TrialRunner:
                 "mlflow.parentRunId": self.parent_run_id,
                 "optuna.study_name": self.config.tuning.study_name,
                 "optuna.trial_number": str(trial.number),
+                **({SESSION_TAG: self.session} if self.session else {}),
             },
         )
         self.client.log_batch(
@@ -260,11 +211,13 @@ def run_study(
     _fail_stale_trials(study)
     remaining = _trials_to_run(study, tuning.n_trials)
     active = mlflow.active_run()
+    session = study.user_attrs.get(SESSION_ATTR)
     if active is not None:
-        _fail_stale_trial_runs(active.info.run_id, tuning.study_name)
-        _adopt_session_trial_runs(active.info.run_id, study)
+        fail_stale_trial_runs(active.info.run_id, tuning.study_name)
+        if session:
+            adopt_session_trial_runs(active.info.run_id, session)
     runner = _TrialRunner(config, splits, spec, active.info.run_id if active else None, fit_callbacks or ())
-    runner.study = study
+    runner.study, runner.session = study, session
     logger.info(
         "Study '%s' (%s): %d trial(s) in storage, running %d more",
         tuning.study_name,

@@ -12,7 +12,7 @@ from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
 from dlpipe.evaluation.plots import plot_training_curves
 from dlpipe.families import get_family
-from dlpipe.run_presentation import final_step, name_after_headline
+from dlpipe.run_presentation import after_training_step, name_after_headline
 from dlpipe.tasks import Evaluation, get_task
 
 
@@ -29,12 +29,12 @@ def evaluate_model(
 
     Returns:
         MLflow metrics (``test_loss`` and the task's own, e.g. ``test_accuracy`` or ``test_mae``)
-        at the step of the last epoch trained, the same scores as a plain dict, the task's JSON
+        at the step after the last epoch trained, the same scores as a plain dict, the task's JSON
         report and its figures (``{file name: figure}``).
     """
     family_config = parse_node_config(config)
     result = score_model(trained_model, test_split, DataSpec.model_validate(data_spec), family_config)
-    step = final_step(training_history)
+    step = after_training_step(training_history)
     mlflow_metrics = {key: {"value": float(value), "step": step} for key, value in result.metrics.items()}
     scores = {key: float(value) for key, value in result.metrics.items()}
     headline, _ = gate_metric(family_config)

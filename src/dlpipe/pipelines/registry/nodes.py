@@ -14,7 +14,7 @@ from dlpipe import run_scope
 from dlpipe.config.registry import gate_metric
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
-from dlpipe.run_presentation import final_step
+from dlpipe.run_presentation import after_training_step
 from dlpipe.serving.registry import evaluation_digest, register_and_gate
 from dlpipe.serving.served_model import load_keras_model, log_served_model
 from dlpipe.tracking import try_tracking
@@ -33,9 +33,8 @@ def log_model(
     """Log the trained model to the run as the MLflow model ``model``: raw inputs in, the task's
     predictions out, with a signature and an input example from the raw test inputs.
 
-    The logged model carries the final metrics: the last epoch's and the test scores
-    (``test_scores``, logged by the evaluation at that epoch's step; taking them here also makes
-    the model wait for them).
+    The logged model carries its test scores (``test_scores``, which the evaluation logged at the
+    step after the last epoch; taking them here also makes the model wait for them).
 
     Returns:
         ``{"model_uri": ...}``; empty when no MLflow run is active.
@@ -51,7 +50,7 @@ def log_model(
         family_config.training.batch_size,
         test_split["x_test"],
         metadata={"family": family_config.model.family},
-        step=final_step(training_history),
+        step=after_training_step(training_history),
     )
     return {"model_uri": info.model_uri}
 
