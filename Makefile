@@ -62,11 +62,11 @@ smoke: install dataset  ## both pipelines on a few hundred examples (--env=smoke
 	$(BIN)/kedro run --pipelines=cnn --env=smoke
 	$(BIN)/kedro run --pipelines=mlp --env=smoke
 
-# -n: test workers (pytest-xdist), each taking whole modules, in order (a module's tests share its
+# -n: test workers (pytest-xdist), each taking whole test files, in order (a file's tests share its
 # fixtures, e.g. one scratch project); --durations: the slowest tests, to keep the suite's time in check.
 TEST_WORKERS ?= 2
 test: install dataset browser  ## the test suite (fast tests; slow ones are marked and skipped)
-	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadscope --durations=25
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-all: install dataset browser  ## every test, the slow ones too
 	$(BIN)/pytest

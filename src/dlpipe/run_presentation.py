@@ -59,7 +59,8 @@ def present_pipeline_run(run_params: dict[str, Any], run_id: str, experiment_id:
 
 
 def name_after_headline(metric: str, value: float) -> None:
-    """Add the headline test metric to the active run's name (``cnn 3f9a2c1e test_accuracy=0.9274``)."""
+    """Add the headline test metric to the active run's name (``cnn 3f9a2c1e test_accuracy=0.9274``),
+    unless the run is of several pipelines."""
     active = mlflow.active_run()
     if active is not None:
         try_tracking("name the run after its score", _rename, active.info.run_id, metric, value)
@@ -67,7 +68,10 @@ def name_after_headline(metric: str, value: float) -> None:
 
 def _rename(run_id: str, metric: str, value: float) -> None:
     client = mlflow.MlflowClient()
-    base = " ".join((client.get_run(run_id).info.run_name or "").split()[:2]) or run_name("run", run_id)
+    run = client.get_run(run_id)
+    if "," in run.data.tags.get(PIPELINE_TAG, ""):
+        return  # a run of several pipelines: one score would not say whose it is
+    base = " ".join((run.info.run_name or "").split()[:2]) or run_name("run", run_id)
     client.set_tag(run_id, "mlflow.runName", f"{base} {metric}={value:.4f}")
 
 

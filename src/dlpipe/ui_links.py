@@ -20,11 +20,6 @@ def training_runs_url(ui: str, experiment_id: str) -> str:
     return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?{TRAINING}"
 
 
-def run_url(ui: str, experiment_id: str, run_id: str) -> str:
-    """The page of run ``run_id`` in the MLflow UI at ``ui``."""
-    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{TRAINING}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Print the MLflow UI link to dlpipe's training runs.")
     parser.add_argument("--store", default="sqlite:///mlflow.db", help="the tracking store")

@@ -2,56 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import mlflow
 import optuna
 import pytest
 
-from dlpipe.run_presentation import EXPERIMENT_KIND_TAG, PIPELINE_TAG, TRAINING_RUNS_KIND
-from tests.conftest import DATA_DIR, PROJECT_ROOT
-
-KEDRO = [sys.executable, "-m", "kedro"]
+from dlpipe.run_presentation import EXPERIMENT_KIND_TAG, TRAINING_RUNS_KIND
+from tests.pipelines.scratch import kedro, mlflow_client, runs_of, scratch_project
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A copy of the project's config in a scratch folder; the prepared TFDS data is shared."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copy(PROJECT_ROOT / ".telemetry", root)
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()  # Kedro wants the source folder; the package itself is installed
-    (root / "data" / "01_raw").mkdir(parents=True)
-    (root / "data" / "01_raw" / "tfds").symlink_to(DATA_DIR, target_is_directory=True)
-    wheels = PROJECT_ROOT / "data" / "01_raw" / "wheels"  # the series' source, when not yet prepared
-    if wheels.is_dir():
-        (root / "data" / "01_raw" / "wheels").symlink_to(wheels, target_is_directory=True)
-    return root
-
-
-def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run([*KEDRO, *args], cwd=project, env=env, capture_output=True, text=True, timeout=900)
-
-
-def mlflow_client(project: Path) -> mlflow.MlflowClient:
-    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-
-
-def runs_of(client: mlflow.MlflowClient, pipeline: str):
-    experiment = client.get_experiment_by_name("dlpipe")
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    tops = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
-    parents = [run for run in tops if run.data.tags.get(PIPELINE_TAG) == pipeline]
-    return parents, runs
+    return scratch_project(tmp_path_factory.mktemp("project"))
 
 
 def study_trials(project: Path, name: str) -> list[optuna.trial.FrozenTrial]:
@@ -273,87 +237,3 @@ def test_transfer_smoke_run_trains_its_missing_source_first_and_logs_the_learnin
         assert 0.0 <= metrics[f"learning_curve.{arm}.n100.test_accuracy"] <= 1.0
     artifacts = {a.path for a in client.list_artifacts(parents[-1].info.run_id, "learning_curve")}
     assert {"learning_curve/learning_curve.csv", "learning_curve/learning_curve.png"} <= artifacts
-
-
-def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
-    """After the smoke runs and the kedro-viz build above, in headless Chromium: the MLflow UI opens
-    on the training runs (Dataset column filled, names apart), the latest cnn run's trials expand
-    under it, its page shows test_accuracy, the registered model and the confusion matrix, Compare
-    puts both cnn runs side by side; kedro-viz shows each registered pipeline's nodes once its
-    namespace is expanded."""
-    from playwright.sync_api import sync_playwright
-
-    from dlpipe.ui_links import training_runs_url
-    from tests.conftest import load_project_params
-    from tests.pipelines.ui_journey import CHROMIUM, Journey, mlflow_ui, static_site
-
-    assert CHROMIUM.exists(), f"no browser at {CHROMIUM}: `make install` installs Debian's chromium"
-    client = mlflow_client(project)
-    parents, runs = runs_of(client, "cnn")
-    older, latest = sorted(parents, key=lambda run: run.info.start_time)[-2:]
-    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == latest.info.run_id]
-    trial_names = [trial.info.run_name for trial in trials]
-    pipelines = [*load_project_params("base"), "predict"]
-
-    with mlflow_ui(project) as ui, static_site(project / "build") as viz, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        journey = Journey(page)
-        runs_table = training_runs_url(ui, latest.info.experiment_id)
-
-        def row_of(run):
-            return page.get_by_role("row").filter(has_text=run.info.run_name).first
-
-        with journey.step("training runs"):
-            page.goto(runs_table)
-            journey.see("Runs")
-            journey.see(latest.info.run_name)
-            journey.see(older.info.run_name)
-            journey.see("fashion_mnist_local train")  # the Dataset column
-        with journey.step("nested trials"):
-            row_of(latest).locator('[col-id*="Run Name"] button').first.click()
-            for name in trial_names:
-                journey.see(name)
-        with journey.step("run page"):
-            page.get_by_role("link", name=latest.info.run_name).first.click()
-            journey.see("test_accuracy")
-            journey.see("Registered models")
-            journey.see("dlpipe-cnn")
-        with journey.step("confusion matrix"):
-            page.get_by_text("Artifacts", exact=True).first.click()
-            journey.see("evaluation", exact=True).click()
-            journey.see("confusion_matrix.png", exact=True).click()
-            journey.see("evaluation/confusion_matrix.png", exact=True)  # the preview's title
-            page.wait_for_function("[...document.images].some(i => i.complete && i.naturalWidth > 300)")
-        with journey.step("compare"):
-            page.goto(runs_table)
-            journey.see(trial_names[0])  # still expanded: collapse, or ticking the run ticks its trials too
-            row_of(latest).locator('[col-id*="Run Name"] button').first.click()
-            page.get_by_text(trial_names[0], exact=True).wait_for(state="hidden")
-            for run in (latest, older):
-                journey.see(run.info.run_name)
-                row_of(run).locator("input[type=checkbox]").first.check(force=True)
-            page.get_by_role("button", name="Compare").first.click()
-            page.wait_for_url(re.compile("compare-runs"), timeout=30_000)
-            journey.see("Comparing 2 Runs")
-            journey.see(latest.info.run_name)
-            journey.see(older.info.run_name)
-            journey.see("test_accuracy")
-
-        page.goto(viz)
-        current = "__default__"
-        for pipeline in pipelines:
-            with journey.step(f"kedro-viz {pipeline}"):
-                page.get_by_role("button", name=current, exact=True).first.click()
-                page.get_by_role("option", name=pipeline, exact=True).click()
-                current = pipeline
-                hint = page.locator(".feature-hints__close")
-                if hint.count() and hint.first.is_visible():
-                    hint.first.click()
-                expand = page.get_by_role("button", name="Expand all modular pipelines")
-                if expand.count():
-                    expand.click()
-                node = "predict_batch" if pipeline == "predict" else "train_model"
-                page.locator("svg text").filter(has_text=node).first.wait_for(timeout=30_000)
-        browser.close()
-    assert journey.count == 5 + len(pipelines)

@@ -178,9 +178,10 @@ def _stop_session(proc: subprocess.Popen) -> None:
 
 
 def test_documented_server_commands_bind_loopback():
-    """Every documented command that starts a server (`mlflow ui`, `mlflow server`, `kedro viz run`) in the
-    Makefile recipes (as `make -n` expands them) and in the Markdown code blocks binds 127.0.0.1 (or
-    localhost/::1) with an explicit --host, and kedro-mlflow's `ui.host` is 127.0.0.1.
+    """Every documented command that starts a server (`mlflow ui`, `mlflow server`, `kedro viz run`,
+    `python -m http.server`) in the Makefile recipes (as `make -n` expands them) and in the Markdown
+    code blocks binds 127.0.0.1 (or localhost/::1) with an explicit --host (--bind), and
+    kedro-mlflow's `ui.host` is 127.0.0.1.
     """
     make_commands = _server_commands(_make_dry_run(*_documented_targets()))
     assert any(re.search(r"\bmlflow\s+ui\b", c) for c in make_commands), make_commands

@@ -78,9 +78,10 @@ def plot_tuning_results(tuning_trials: pd.DataFrame, config: dict[str, Any]) -> 
     figures = []
     for title, (draw, arguments) in zip(TUNING_FIGURES, draws, strict=True):
         if arguments is None:
-            figures.append(message_figure(f"No {title}: it needs two tuned parameters, not {tuned}"))
+            figures.append(message_figure(f"No {title}: two tuned parameters needed, the study has {tuned}"))
             continue
         try:
+            # Optuna returns one Axes, or an array of them (one per parameter): any gives the figure.
             figure = np.asarray(draw(study, **arguments)).flat[0].figure
         except (ValueError, RuntimeError) as err:
             figure = message_figure(f"No {title} yet: {err}")
