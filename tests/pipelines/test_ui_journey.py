@@ -9,6 +9,7 @@ with the step's name.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -115,23 +116,45 @@ class Journey:
         return found
 
 
+BACKUP = Path("data/06_models/smoke/cnn/backup")
+
+
+def _succeeds(result) -> None:
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """A scratch project after two cnn smoke runs and a kedro-viz build with previews."""
+    """A scratch project after two cnn smoke runs, a third one killed during training and run
+    again (it resumes from its backup), and a kedro-viz build with previews."""
+    from tests.reliability.conftest import backup_epochs, kill_group, start_kedro, wait_for
+
     root = scratch_project(tmp_path_factory.mktemp("journey"))
     smoke_run = ["run", "--pipelines=cnn", "--env=smoke"]
-    for command in (smoke_run, smoke_run, ["viz", "build", "--include-previews"]):
-        result = kedro(root, *command)
-        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    for _ in range(2):
+        _succeeds(kedro(root, *smoke_run))
+    long_run = [*smoke_run, "--params=cnn.training.epochs=20"]  # long enough to be killed mid-training
+    killed = start_kedro(root, *long_run, log=root / "killed.log")
+    try:
+        wait_for(
+            lambda: max(backup_epochs(root / BACKUP), default=0) >= 2,
+            timeout=300,
+            process=killed,
+            what="the second epoch's backup",
+        )
+    finally:
+        kill_group(killed)
+    _succeeds(kedro(root, *long_run))
+    _succeeds(kedro(root, "viz", "build", "--include-previews"))
     return root
 
 
 def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
-    """In headless Chromium: the MLflow UI opens
-    on the training runs (Dataset column filled, names apart), the latest cnn run's trials expand
-    under it, its page shows test_accuracy, the registered model and the confusion matrix, Compare
-    puts both cnn runs side by side; kedro-viz shows each registered pipeline's nodes once its
-    namespace is expanded."""
+    """In headless Chromium: the MLflow UI opens on the training runs (Dataset column filled,
+    names apart), a run's trials expand under it, its page shows test_accuracy, the registered
+    model and the confusion matrix, Compare puts two runs side by side, and the run that finished
+    a killed one holds its trials and every epoch; kedro-viz shows each registered pipeline's nodes
+    once its namespace is expanded."""
     from playwright.sync_api import sync_playwright
 
     from dlpipe.ui_links import training_runs_url
@@ -139,32 +162,43 @@ def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
     assert CHROMIUM.exists(), f"no browser at {CHROMIUM}: `make browser` installs Debian's chromium"
     client = mlflow_client(project)
     parents, runs = runs_of(client, "cnn")
-    older, latest = sorted(parents, key=lambda run: run.info.start_time)[-2:]
-    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == latest.info.run_id]
-    trial_names = [trial.info.run_name for trial in trials]
+    first, second, killed, rerun = sorted(parents, key=lambda run: run.info.start_time)
+    assert (killed.info.status, rerun.info.status) == ("KILLED", "FINISHED")
+
+    def trial_names(parent):
+        return [r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+
+    # The run that finished the killed one holds all of the job: its trials and every epoch.
+    assert rerun.data.tags["dlpipe.continues"] == killed.info.run_id and len(trial_names(rerun)) == 2
+    history = json.loads((project / "data/08_reporting/cnn/training_history.json").read_text())
+    epochs = sorted(m.step for m in client.get_metric_history(rerun.info.run_id, "val_accuracy"))
+    assert epochs == list(range(len(history["val_accuracy"]))) and len(epochs) >= 3
     pipelines = [*load_project_params("base"), "predict"]
 
     with mlflow_ui(project) as ui, static_site(project / "build") as viz, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         journey = Journey(page)
-        runs_table = training_runs_url(ui, latest.info.experiment_id)
+        runs_table = training_runs_url(ui, second.info.experiment_id)
 
         def row_of(run):
             return page.get_by_role("row").filter(has_text=run.info.run_name).first
 
+        def toggle_trials(run):
+            row_of(run).locator('[col-id*="Run Name"] button').first.click()
+
         with journey.step("training runs"):
             page.goto(runs_table)
             journey.see("Runs")
-            journey.see(latest.info.run_name)
-            journey.see(older.info.run_name)
+            for run in (first, second, killed, rerun):
+                journey.see(run.info.run_name)
             journey.see("fashion_mnist_local train")  # the Dataset column
         with journey.step("nested trials"):
-            row_of(latest).locator('[col-id*="Run Name"] button').first.click()
-            for name in trial_names:
+            toggle_trials(second)
+            for name in trial_names(second):
                 journey.see(name)
         with journey.step("run page"):
-            page.get_by_role("link", name=latest.info.run_name).first.click()
+            page.get_by_role("link", name=second.info.run_name).first.click()
             journey.see("test_accuracy")
             journey.see("Registered models")
             journey.see("dlpipe-cnn")
@@ -176,18 +210,30 @@ def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
             page.wait_for_function("[...document.images].some(i => i.complete && i.naturalWidth > 300)")
         with journey.step("compare"):
             page.goto(runs_table)
-            journey.see(trial_names[0])  # still expanded: collapse, or ticking the run ticks its trials too
-            row_of(latest).locator('[col-id*="Run Name"] button').first.click()
-            page.get_by_text(trial_names[0], exact=True).wait_for(state="hidden")
-            for run in (latest, older):
+            journey.see(trial_names(second)[0])  # still expanded: collapse, or ticking it ticks its trials
+            toggle_trials(second)
+            page.get_by_text(trial_names(second)[0], exact=True).wait_for(state="hidden")
+            for run in (second, first):
                 journey.see(run.info.run_name)
                 row_of(run).locator("input[type=checkbox]").first.check(force=True)
             page.get_by_role("button", name="Compare").first.click()
             page.wait_for_url(re.compile("compare-runs"), timeout=30_000)
             journey.see("Comparing 2 Runs")
-            journey.see(latest.info.run_name)
-            journey.see(older.info.run_name)
+            journey.see(second.info.run_name)
+            journey.see(first.info.run_name)
             journey.see("test_accuracy")
+        with journey.step("killed run and its rerun"):
+            page.goto(runs_table)
+            journey.see(killed.info.run_name)
+            toggle_trials(rerun)
+            for name in trial_names(rerun):
+                journey.see(name)
+        with journey.step("rerun holds every epoch"):
+            page.get_by_role("link", name=rerun.info.run_name).first.click()
+            journey.see("dlpipe.continues")
+            page.get_by_text("Model metrics", exact=True).first.click()
+            page.get_by_placeholder("Search metric charts").fill("val_accuracy")
+            journey.see("val_accuracy", exact=True)
 
         page.goto(viz)
         current = "__default__"
