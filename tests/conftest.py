@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,19 @@ def prepared_dataset() -> Path:
         for name in sorted(project_dataset_names()):
             get_builder(DatasetConfig(name=name, data_dir=str(DATA_DIR)))
     return DATA_DIR
+
+
+@pytest.fixture(autouse=True)
+def fresh_mlflow_state():
+    """After each test, MLflow forgets the active experiment. It caches its id (and exports it as
+    MLFLOW_EXPERIMENT_ID) across tracking stores, so a later test's run in a new store would look
+    for an experiment that is not there. (The tracking URI is left alone: module fixtures set it.)"""
+    yield
+    if "mlflow" in sys.modules:
+        from mlflow.tracking import fluent
+
+        fluent._active_experiment_id = None  # no public way to forget it
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 @pytest.fixture(scope="session")
