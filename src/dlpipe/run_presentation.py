@@ -23,14 +23,14 @@ from dlpipe.tracking import try_tracking
 logger = logging.getLogger(__name__)
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-# MLflow's name for "training runs" experiments: its UI then opens them on the runs table.
+# MLflow's experiment type for training runs (its UI's "experiment type" setting writes the same tag).
 TRAINING_RUNS_KIND = "custom_model_development"
 PIPELINE_TAG = "dlpipe.pipeline"
 SPLIT_CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
 
 
 def open_on_training_runs(experiment_id: str) -> None:
-    """Tag the experiment so that the MLflow UI lands on its training runs."""
+    """Tag the experiment as one of training runs, MLflow's own way to say which page it opens on."""
     client = mlflow.MlflowClient()
     if client.get_experiment(experiment_id).tags.get(EXPERIMENT_KIND_TAG) != TRAINING_RUNS_KIND:
         client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, TRAINING_RUNS_KIND)
@@ -49,13 +49,13 @@ def readable_runner(runner: Any) -> str:
 
 
 def present_pipeline_run(run_params: dict[str, Any], run_id: str, experiment_id: str) -> None:
-    """Name and tag the active run of a ``kedro run`` for the UI, and set its experiment's landing page."""
+    """Name and tag the active run of a ``kedro run`` for the UI, and tag its experiment's type."""
     pipelines = ",".join(run_params.get("pipeline_names") or ["__default__"])
     tags = {"mlflow.runName": run_name(pipelines, run_id), PIPELINE_TAG: pipelines}
     if run_params.get("runner"):
         tags["runner"] = readable_runner(run_params["runner"])
     try_tracking("name and tag the run", mlflow.set_tags, tags)
-    try_tracking("set the experiment's landing page", open_on_training_runs, experiment_id)
+    try_tracking("tag the experiment's type", open_on_training_runs, experiment_id)
 
 
 def name_after_headline(metric: str, value: float) -> None:
