@@ -55,6 +55,12 @@ def log_model(
     return {"model_uri": info.model_uri}
 
 
+def _decision_label(decision) -> str:
+    if decision.promoted:
+        return "promoted"
+    return "kept champion" if decision.champion_version is not None else "not promoted (no champion yet)"
+
+
 def register_model(
     logged_model: dict[str, str],
     test_scores: dict[str, float],
@@ -109,7 +115,7 @@ def register_model(
         {
             "registry.model": decision.registered_model,
             "registry.version": decision.version,
-            "registry.decision": "promoted" if decision.promoted else "kept champion",
+            "registry.decision": _decision_label(decision),
             "registry.reason": decision.reason,
         },
     )
