@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,16 +25,11 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, load_project_params
 from tests.pipelines.scratch import kedro, mlflow_client, runs_of, scratch_project
+from tests.reliability.conftest import backup_epochs, free_port, kill_group, start_kedro, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "data" / "08_reporting" / "ui"
 STARTUP_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -127,8 +121,6 @@ def _succeeds(result) -> None:
 def project(tmp_path_factory) -> Path:
     """A scratch project after two cnn smoke runs, a third one killed during training and run
     again (it resumes from its backup), and a kedro-viz build with previews."""
-    from tests.reliability.conftest import backup_epochs, kill_group, start_kedro, wait_for
-
     root = scratch_project(tmp_path_factory.mktemp("journey"))
     smoke_run = ["run", "--pipelines=cnn", "--env=smoke"]
     for _ in range(2):
@@ -187,6 +179,14 @@ def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
         def toggle_trials(run):
             row_of(run).locator('[col-id*="Run Name"] button').first.click()
 
+        def expand_trials(run):
+            toggle_trials(run)
+            for name in trial_names(run):
+                journey.see(name)
+
+        def open_run_page(run):
+            page.get_by_role("link", name=run.info.run_name).first.click()
+
         with journey.step("training runs"):
             page.goto(runs_table)
             journey.see("Runs")
@@ -194,11 +194,9 @@ def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
                 journey.see(run.info.run_name)
             journey.see("fashion_mnist_local train")  # the Dataset column
         with journey.step("nested trials"):
-            toggle_trials(second)
-            for name in trial_names(second):
-                journey.see(name)
+            expand_trials(second)
         with journey.step("run page"):
-            page.get_by_role("link", name=second.info.run_name).first.click()
+            open_run_page(second)
             journey.see("test_accuracy")
             journey.see("Registered models")
             journey.see("dlpipe-cnn")
@@ -225,11 +223,9 @@ def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
         with journey.step("killed run and its rerun"):
             page.goto(runs_table)
             journey.see(killed.info.run_name)
-            toggle_trials(rerun)
-            for name in trial_names(rerun):
-                journey.see(name)
+            expand_trials(rerun)
         with journey.step("rerun holds every epoch"):
-            page.get_by_role("link", name=rerun.info.run_name).first.click()
+            open_run_page(rerun)
             journey.see("dlpipe.continues")
             page.get_by_text("Model metrics", exact=True).first.click()
             page.get_by_placeholder("Search metric charts").fill("val_accuracy")
