@@ -1,7 +1,9 @@
-"""Project pipelines: one per parameter block whose model family is registered, and ``predict``.
+"""Project pipelines: one per parameter block whose model family is registered, one per experiment
+block, ``experiments`` (all of them) and ``predict``.
 
 A block ``cnn:`` (or ``cnn_wide:``) with ``model.family: cnn`` becomes the pipeline ``cnn`` (or
-``cnn_wide``), the shared stages under that name. Which blocks exist is read from the project's
+``cnn_wide``), the shared stages under that name; a block ``experiment_<name>:`` becomes the
+pipeline ``experiment_<name>``. Which blocks exist is read from the project's
 configuration (``conf/base`` merged with ``conf/local``), the same files ``kedro run`` reads.
 """
 
@@ -12,8 +14,9 @@ from pathlib import Path
 import yaml
 from kedro.pipeline import Pipeline
 
+from dlpipe.config.experiment import is_experiment_block
 from dlpipe.families import registered_families
-from dlpipe.pipelines import predict
+from dlpipe.pipelines import experiment, predict
 from dlpipe.pipelines.family import create_family_pipeline
 
 
@@ -56,6 +59,11 @@ def pipeline_blocks(params: dict) -> list[str]:
     ]
 
 
+def experiment_blocks(params: dict) -> list[str]:
+    """The parameter blocks that declare an experiment (``experiment_<name>``)."""
+    return [name for name, block in params.items() if is_experiment_block(name) and isinstance(block, dict)]
+
+
 def learning_curve_enabled(block: dict | None) -> bool:
     """Whether a block's parameters (as ``conf/base`` and ``conf/local`` set them) turn its
     learning-curve stage on; another environment may turn a present stage off, not add one."""
@@ -64,9 +72,9 @@ def learning_curve_enabled(block: dict | None) -> bool:
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """One pipeline per family block of the parameters, and ``predict`` (batch prediction with a
-    trained model); ``__default__`` is the block named by ``default_pipeline`` in
-    ``conf/base/globals.yml``."""
+    """One pipeline per family block and per experiment block of the parameters, ``experiments``
+    (every experiment), and ``predict`` (batch prediction with a trained model); ``__default__``
+    is the block named by ``default_pipeline`` in ``conf/base/globals.yml``."""
     from kedro.framework.project import settings
 
     params, global_values = _project_config(Path.cwd() / settings.CONF_SOURCE)
@@ -75,6 +83,10 @@ def register_pipelines() -> dict[str, Pipeline]:
         block: create_family_pipeline(block, with_learning_curve=learning_curve_enabled(params.get(block)))
         for block in blocks
     }
+    experiments = {block: experiment.pipeline.create_pipeline(block) for block in experiment_blocks(params)}
+    pipelines.update(experiments)
+    if experiments:
+        pipelines["experiments"] = sum(experiments.values(), Pipeline([]))
     pipelines["predict"] = predict.pipeline.create_pipeline()
     default = global_values.get("default_pipeline")
     if default in pipelines:

@@ -61,18 +61,24 @@ def present_pipeline_run(run_params: dict[str, Any], run_id: str, experiment_id:
 def name_after_headline(metric: str, value: float) -> None:
     """Add the headline test metric to the active run's name (``cnn 3f9a2c1e test_accuracy=0.9274``),
     unless the run is of several pipelines."""
+    name_after_outcome(f"{metric}={value:.4f}")
+
+
+def name_after_outcome(outcome: str) -> None:
+    """Add ``outcome`` to the active run's name (``experiment_dropout 3f9a2c1e claim held``),
+    unless the run is of several pipelines."""
     active = mlflow.active_run()
     if active is not None:
-        try_tracking("name the run after its score", _rename, active.info.run_id, metric, value)
+        try_tracking("name the run after its outcome", _rename, active.info.run_id, outcome)
 
 
-def _rename(run_id: str, metric: str, value: float) -> None:
+def _rename(run_id: str, outcome: str) -> None:
     client = mlflow.MlflowClient()
     run = client.get_run(run_id)
     if "," in run.data.tags.get(PIPELINE_TAG, ""):
-        return  # a run of several pipelines: one score would not say whose it is
+        return  # a run of several pipelines: one outcome would not say whose it is
     base = " ".join((run.info.run_name or "").split()[:2]) or run_name("run", run_id)
-    client.set_tag(run_id, "mlflow.runName", f"{base} {metric}={value:.4f}")
+    client.set_tag(run_id, "mlflow.runName", f"{base} {outcome}")
 
 
 def after_training_step(training_history: dict[str, list[float]]) -> int:

@@ -220,6 +220,11 @@ def test_viz_build_renders_every_pipeline(project):
         assert (pipelines / block).is_file(), block
         assert f"{block}.train_model" in (pipelines / block).read_text()
     assert "predict_batch" in (pipelines / "predict").read_text()
+    experiments = [b for b in load_project_params("base", families_only=False) if b.startswith("experiment_")]
+    assert experiments
+    for block in experiments:
+        assert f"{block}.judge_claim" in (pipelines / block).read_text(), block
+        assert f"{block}.train_arms" in (pipelines / "experiments").read_text(), block
 
 
 def test_transfer_smoke_run_trains_its_missing_source_first_and_logs_the_learning_curve(project):

@@ -160,7 +160,8 @@ def with_overrides(tree: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
         node = result
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-        node[keys[-1]] = value
+        # A copy: a later path into this value must not change the caller's overrides.
+        node[keys[-1]] = copy.deepcopy(value)
     return result
 
 
@@ -261,14 +262,18 @@ def _check_learning_curve_arms(block: str, schema: type[FamilyConfig], config: F
 
 
 def validate_parameters(params: dict[str, Any]) -> dict[str, FamilyConfig]:
-    """Validate every top-level parameter block: a registered model family's, or the block of one
-    of dlpipe's own pipelines (``predict``). Returns the parsed family blocks."""
+    """Validate every top-level parameter block: a registered model family's, an experiment's
+    (``experiment_<name>``, whose arms must give valid family blocks), or the block of one of
+    dlpipe's own pipelines (``predict``). Returns the parsed family blocks."""
+    from dlpipe.config.experiment import is_experiment_block, parse_experiment_block
     from dlpipe.config.predict import OWN_PIPELINE_BLOCKS, parse_own_block
 
     configs = {}
     for block, values in params.items():
         if block in OWN_PIPELINE_BLOCKS:
             parse_own_block(block, values)
+        elif is_experiment_block(block):
+            parse_experiment_block(block, values, params)
         else:
             configs[block] = parse_family(block, values)
     return configs

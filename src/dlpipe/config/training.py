@@ -73,6 +73,9 @@ class LearningRateScheduleConfig(Strict):
 
 
 class EarlyStoppingConfig(Strict):
+    # false: every epoch is trained and the last one's weights kept (a regularization experiment's
+    # arms without early stopping).
+    enabled: bool = True
     # A metric the family's task reports (checked with the family); None: the task's main one.
     monitor: str | None = None
     patience: NonNegativeInt = 3

@@ -16,6 +16,7 @@ from dlpipe.data.spec import DataSpec
 from dlpipe.families import get_family
 from dlpipe.tasks import get_task
 from dlpipe.tasks.base import batch_fn
+from dlpipe.training.callbacks import early_stopping_callbacks
 from dlpipe.training.fit import encoded_targets, fit_model, monitor_mode
 
 logger = logging.getLogger(__name__)
@@ -101,16 +102,9 @@ def _fit_and_score(
     arm: str, config: FamilyConfig, splits, spec: DataSpec, count: int, epochs: int | None
 ) -> dict:
     keras.backend.clear_session()
-    stopping = config.training.early_stopping
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor=stopping.monitor,
-            mode=monitor_mode(config, stopping.monitor),
-            patience=stopping.patience,
-            min_delta=stopping.min_delta,
-            restore_best_weights=True,
-        )
-    ]
+    callbacks = early_stopping_callbacks(
+        config.training, monitor_mode(config, config.training.early_stopping.monitor)
+    )
     started = time.perf_counter()
     model, history = fit_model(
         config, splits, spec, epochs=epochs or config.training.epochs, callbacks=callbacks, train_subset=count

@@ -25,8 +25,27 @@ __all__ = [
     "build_training_callbacks",
     "configuration_fingerprint",
     "discard_finished_training",
+    "early_stopping_callbacks",
     "training_backup",
 ]
+
+
+def early_stopping_callbacks(config: TrainingConfig, mode: str) -> list[keras.callbacks.Callback]:
+    """Early stopping on the configured metric, restoring the best epoch's weights; none when
+    ``early_stopping.enabled`` is false. For fits that keep no checkpoint or backup (learning
+    curves, experiment arms). ``mode`` is ``max`` or ``min`` (see ``fit.monitor_mode``)."""
+    stopping = config.early_stopping
+    if not stopping.enabled:
+        return []
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor=stopping.monitor,
+            mode=mode,
+            patience=stopping.patience,
+            min_delta=stopping.min_delta,
+            restore_best_weights=True,
+        )
+    ]
 
 
 def build_training_callbacks(
@@ -37,8 +56,9 @@ def build_training_callbacks(
     fingerprint: str | None = None,
     keep_finished: bool = False,
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping (best weights restored), best-model checkpoint, per-epoch backup, NaN guard
-    and, when a run is given, per-epoch MLflow logging. ``mode`` (``max``/``min``) is the direction
+    """Early stopping (best weights restored; none when ``early_stopping.enabled`` is false),
+    best-model checkpoint, per-epoch backup, NaN guard and, when a run is given, per-epoch MLflow
+    logging. ``mode`` (``max``/``min``) is the direction
     in which the monitored metric improves (see ``fit.monitor_mode``).
 
     The backup lets a killed run resume at its last finished epoch, and with ``keep_finished``
@@ -64,14 +84,15 @@ def build_training_callbacks(
         mode=mode,
         save_best_only=True,
     )
+    stopping = [early_stopping] if config.early_stopping.enabled else []
     callbacks: list[keras.callbacks.Callback] = [
         TerminationGuard(),
         NanGuard(backup_dir=config.backup_dir),
-        early_stopping,
+        *stopping,
         checkpoint,
         TrainingBackup(
             config.backup_dir,
-            stateful=[early_stopping, checkpoint],
+            stateful=[*stopping, checkpoint],
             fingerprint=fingerprint,
             keep_finished=keep_finished,
         ),

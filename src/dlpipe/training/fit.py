@@ -63,7 +63,8 @@ def fit_model(
     restart included when a ``TrainingBackup`` among ``callbacks`` resumed it. The training
     split is augmented with ``config.augmentation``; ``train_subset``/``validation_subset`` keep
     the first N examples (the splits are already shuffled with the seed). With
-    ``training.gradient_monitor.enabled`` the gradient-health monitor runs too, logging to
+    ``training.gradient_monitor.enabled`` the gradient-health monitor runs too (the caller's, if
+    ``callbacks`` has one), logging to
     ``mlflow_run_id`` when given. Passing the same ``dataset_cache`` dict to several calls (the
     trials of a study) reuses their tf.data pipelines and filled caches instead of rebuilding them
     for every model.
@@ -120,7 +121,10 @@ def fit_model(
         *callbacks,
     ]
     if training.gradient_monitor.enabled:
-        callbacks.append(_gradient_monitor(config, splits, spec, mlflow_run_id))
+        from dlpipe.training.gradients import GradientHealthMonitor
+
+        if not any(isinstance(callback, GradientHealthMonitor) for callback in callbacks):
+            callbacks.append(gradient_monitor(config, splits, spec, mlflow_run_id))
     phases = family.phases(config, epochs) if family.phases else [TrainingPhase("train", epochs)]
     check_phases(phases, epochs, family.name)
 
@@ -184,8 +188,9 @@ def _build_datasets(
     return train_data, validation_data
 
 
-def _gradient_monitor(config: FamilyConfig, splits, spec: DataSpec, mlflow_run_id):
-
+def gradient_monitor(config: FamilyConfig, splits, spec: DataSpec, mlflow_run_id: str | None):
+    """The gradient-health monitor ``training.gradient_monitor`` configures, probing the first
+    training examples; ``fit_model`` adds one itself unless its caller passed one (to read it)."""
     from dlpipe.training.gradients import GradientHealthMonitor
 
     training = config.training

@@ -1,0 +1,201 @@
+"""Every arm of an experiment trained once per seed, measured, kept and tracked as a nested run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import mlflow
+import numpy as np
+
+from dlpipe.config.experiment import ExperimentConfig
+from dlpipe.config.schema import FamilyConfig, parse_node_config
+from dlpipe.data.loading import load_splits
+from dlpipe.data.spec import DataSpec
+from dlpipe.experiments import measures
+from dlpipe.families import check_fits_data, prepare_family
+from dlpipe.models.geometry import model_summary_text
+from dlpipe.tracking import MlflowEpochLogger, try_tracking
+from dlpipe.training.callbacks import early_stopping_callbacks
+from dlpipe.training.fingerprint import configuration_fingerprint
+from dlpipe.training.fit import fit_model, gradient_monitor, iterations_per_epoch, monitor_mode
+from dlpipe.training.guards import TerminationGuard
+from dlpipe.tuning.memory import forget_graphs_of_finished_models, release_memory
+
+logger = logging.getLogger(__name__)
+
+ARM_TAG = "dlpipe.arm"
+EXPERIMENT_TAG = "dlpipe.experiment"
+# Raised whenever what a fit's record holds changes, so that records measured the old way are
+# measured again instead of read back.
+RECORD_FORMAT = 2
+
+
+def run_arms(
+    block: str, experiment: ExperimentConfig, parameters: dict[str, Any], parent_run_id: str | None
+) -> list[dict[str, Any]]:
+    """Train every arm once per seed; returns one record per fit (see ``fit_and_measure``).
+
+    Each arm reads its own block's dataset (loaded once per distinct dataset and split seed);
+    the seed of a fit sets the initial weights and the batch order, not the split. A fit
+    already in ``experiment.store_dir`` (same configuration, data and seed) is read from there:
+    a rerun after a failure trains only the fits that were missing.
+    """
+    loaded: dict[str, tuple[dict[str, np.ndarray], DataSpec]] = {}
+    records = []
+    for arm in experiment.arms:
+        base = parameters[experiment.arm_block(arm)]
+        unseeded = parse_node_config(base, overrides=experiment.arm_overrides(arm))
+        data_key = f"{unseeded.dataset.model_dump_json()}|{unseeded.seed}"
+        if data_key not in loaded:
+            splits, spec = load_splits(unseeded.dataset, unseeded.seed)
+            check_fits_data(unseeded, spec)
+            prepare_family(unseeded, spec, parameters)
+            loaded[data_key] = (splits, spec)
+        splits, spec = loaded[data_key]
+        for seed in experiment.seeds:
+            config = parse_node_config(base, overrides={**experiment.arm_overrides(arm), "seed": seed})
+            records.append(_stored_or_fitted(block, arm, config, splits, spec, experiment, parent_run_id))
+    return records
+
+
+def _stored_or_fitted(block, arm, config, splits, spec, experiment, parent_run_id) -> dict[str, Any]:
+    key = configuration_fingerprint(config, spec)
+    target = experiment.target.model_dump_json() if experiment.target else ""
+    measured = _short_hash(f"{RECORD_FORMAT}|{target}")
+    path = Path(experiment.store_dir) / block / f"{arm}-seed{config.seed}-{key}-{measured}.json"
+    if path.is_file():
+        record = json.loads(path.read_text())
+        logger.info("Experiment %s: arm '%s' seed %d read from %s", block, arm, config.seed, path)
+    else:
+        record = fit_and_measure(arm, config, splits, spec, experiment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record, default=_json_number))
+        os.replace(temporary, path)  # a fit is kept whole or not at all
+    if parent_run_id is not None:
+        try_tracking("log the arm's run", log_arm_run, parent_run_id, block, record)
+    return record
+
+
+def fit_and_measure(
+    arm: str, config: FamilyConfig, splits, spec: DataSpec, experiment: ExperimentConfig
+) -> dict[str, Any]:
+    """Fit one arm's configuration and measure it.
+
+    Returns:
+        ``arm``, ``seed``, ``block``, ``overrides``, ``curves`` (per-epoch metrics and seconds),
+        ``updates_per_epoch``, ``gradient_norms`` (per layer, first epoch; when the arm enables
+        ``training.gradient_monitor``), ``layers`` (the model summary with output shapes) and
+        every measure of ``dlpipe.config.experiment.MEASURES`` plus the task's metrics on each split.
+    """
+    num_train = len(splits["x_train"])
+    updates_per_epoch = iterations_per_epoch(config.training, num_train)
+    recorder = measures.EpochRecorder()
+    callbacks: list[keras.callbacks.Callback] = [TerminationGuard(), recorder]
+    monitor = None
+    if config.training.gradient_monitor.enabled:
+        monitor = gradient_monitor(config, splits, spec, None)
+        callbacks.append(monitor)
+    callbacks += early_stopping_callbacks(
+        config.training, monitor_mode(config, config.training.early_stopping.monitor)
+    )
+    keras.backend.clear_session()
+    try:
+        with forget_graphs_of_finished_models():
+            model, _ = fit_model(config, splits, spec, epochs=config.training.epochs, callbacks=callbacks)
+            scores = measures.split_scores(model, config, splits, spec, num_train)
+            layers = model_summary_text(model)
+            distinct = measures.distinct_units_fraction(model)
+            parameters = model.count_params()
+    finally:
+        keras.backend.clear_session()
+        release_memory()
+    curves = recorder.curves()
+    norms = measures.first_epoch_gradient_norms(monitor.history, updates_per_epoch) if monitor else {}
+    epochs = len(curves.get("loss", []))
+    record = {
+        "arm": arm,
+        "seed": config.seed,
+        "overrides": experiment.arm_overrides(arm),
+        "curves": curves,
+        "updates_per_epoch": updates_per_epoch,
+        "gradient_norms": norms,
+        "layers": layers,
+        **scores,
+        "epochs": epochs,
+        "seconds": curves["seconds"][-1] if epochs else 0.0,
+        "updates": epochs * updates_per_epoch,
+        "parameters": parameters,
+        "final_loss": curves["loss"][-1] if epochs else math.nan,
+        "diverged": float(measures.diverged(curves, recorder)),
+        "peak_loss": recorder.peak_loss if math.isfinite(recorder.peak_loss) else math.nan,
+        "diverged_at_epoch": recorder.diverged_at_epoch or math.nan,
+        "train_val_gap": measures.train_val_gap(scores, config),
+        "epochs_to_target": measures.epochs_to_target(curves, experiment.target, config),
+        "distinct_units_fraction": distinct,
+        **measures.gradient_measures(norms),
+    }
+    logger.info(
+        "Experiment arm '%s' seed %d: %d epoch(s), %s",
+        arm,
+        config.seed,
+        epochs,
+        ", ".join(f"{k}={v:.4g}" for k, v in scores.items() if k.startswith("test_")),
+    )
+    return record
+
+
+def scalar_measures(record: dict[str, Any]) -> dict[str, float]:
+    """The record's numbers (measures and split scores), without its curves and descriptions."""
+    return {
+        key: float(value)
+        for key, value in record.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and key != "seed"
+    }
+
+
+def log_arm_run(parent_run_id: str, block: str, record: dict[str, Any]) -> str:
+    """One finished nested run for a fit: its overrides and seed as parameters, its curves per
+    epoch, its measures, and its layers' output shapes as ``layers.txt``."""
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_run_id)
+    run = client.create_run(
+        parent.info.experiment_id,
+        run_name=f"{record['arm']} seed {record['seed']}",
+        tags={"mlflow.parentRunId": parent_run_id, EXPERIMENT_TAG: block, ARM_TAG: record["arm"]},
+    )
+    run_id = run.info.run_id
+    params = {"arm": record["arm"], "seed": record["seed"], **record["overrides"]}
+    client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
+    epoch_logger = MlflowEpochLogger(run_id)
+    curves = record["curves"]
+    for epoch in range(len(curves.get("loss", []))):
+        epoch_logger.on_epoch_end(epoch, {key: values[epoch] for key, values in curves.items()})
+    # NaN (a diverged model's loss) is kept: the compare view shows it. MLflow would store an
+    # infinity (a target never reached) as the largest float, so those are left out.
+    measured = {k: v for k, v in scalar_measures(record).items() if not math.isinf(v)}
+    now = int(time.time() * 1000)
+    epochs = len(curves.get("loss", []))
+    client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, now, epochs) for k, v in measured.items()])
+    client.log_text(run_id, record["layers"], "layers.txt")
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def _json_number(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in an experiment record")
+
+
+def _short_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
