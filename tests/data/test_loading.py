@@ -118,3 +118,29 @@ def test_input_pipeline_batches_raw_pixels_and_one_hot_encodes(tiny_splits):
     _, one_hot = next(iter(dense))
     assert one_hot.shape == (32, 10)
     np.testing.assert_allclose(one_hot.numpy().sum(axis=1), 1.0)
+
+
+def test_noise_steps_follow_each_sequence_after_its_padding_and_images_refuse_them():
+    from tests.conftest import DATA_DIR
+
+    common = {"name": "uea_local/japanese_vowels", "data_dir": str(DATA_DIR), "validation_fraction": 0.2}
+    plain, _ = load_splits(DatasetConfig.model_validate(common), seed=3)
+    with_noise = DatasetConfig.model_validate({**common, "noise_steps": 12, "noise_scale": 0.1})
+    noisy, spec = load_splits(with_noise, seed=3)
+    frames = plain["x_train"].shape[1]
+    assert noisy["x_train"].shape == (plain["x_train"].shape[0], frames + 12, plain["x_train"].shape[2])
+    assert spec.input_shape == [None, plain["x_train"].shape[2]]  # still masked: lengths vary
+    for key in ("x_train", "x_val", "x_test"):
+        np.testing.assert_array_equal(noisy[key][:, :frames], plain[key])  # sequence and padding kept
+        assert np.all(np.any(noisy[key][:, frames:] != 0, axis=-1))  # no noise frame looks like padding
+    real = plain["x_train"].reshape(-1, plain["x_train"].shape[-1])
+    real = real[np.any(real != 0, axis=1)]
+    noise = noisy["x_train"][:, frames:].reshape(-1, real.shape[1])
+    np.testing.assert_allclose(noise.std(axis=0), 0.1 * real.std(axis=0), rtol=0.1)
+    again, _ = load_splits(with_noise, seed=3)
+    np.testing.assert_array_equal(again["x_test"], noisy["x_test"])
+
+    images = {"name": "fashion_mnist_local", "data_dir": str(DATA_DIR), "train_limit": 50, "noise_steps": 5}
+    expected = r"dataset\.noise_steps: 5 .*sequences.*fashion_mnist_local"
+    with pytest.raises(DatasetUnavailableError, match=expected):
+        load_splits(DatasetConfig.model_validate(images), seed=3)

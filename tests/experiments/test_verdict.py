@@ -34,7 +34,14 @@ def test_the_claim_holds_on_means_over_seeds_and_the_numbers_are_reported():
     assert condition["value"] == 0.05 and condition["reference_value"] == 0.14
     assert verdict["arms"]["dropout"]["measures"]["train_val_gap"]["per_seed"] == {"1": 0.02, "2": 0.08}
     assert verdict["arms"]["dropout"]["overrides"] == {"model.dense.dropout": 0.5}
-    assert "train_val_gap of dropout (0.05) is below none's 0.14" in verdict["conclusion"]
+    assert "train_val_gap of dropout (0.05) is below none's 0.14 in every seed" in verdict["conclusion"]
+    assert condition["seeds_agree"] is True
+
+
+def test_a_claim_held_only_on_average_says_that_the_seeds_overlap():
+    verdict = judge(_records([0.15, 0.05], [0.02, 0.12]), _experiment(below="none"))
+    assert verdict["held"] is True and verdict["conditions"][0]["seeds_agree"] is False
+    assert "below none's 0.1 on average (the seeds' ranges overlap)" in verdict["conclusion"]
 
 
 def test_a_margin_the_difference_does_not_clear_makes_the_claim_fail_plainly():

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from dlpipe.config.common import PositiveInt, Strict
+from dlpipe.config.common import NonNegativeInt, PositiveInt, Strict
 
 
 class SeriesWindowsConfig(Strict):
@@ -36,6 +36,11 @@ class DatasetConfig(Strict):
     network_timeout_s: float = Field(3.0, gt=0.0)
     # Set for a dataset that is one time series (forecasting): the windows cut from it.
     windows: SeriesWindowsConfig | None = None
+    # Sequences only: frames of Gaussian noise appended after every sequence, which a recurrent
+    # network must carry what it read through; around each channel's training mean, with
+    # ``noise_scale`` times its spread.
+    noise_steps: NonNegativeInt = 0
+    noise_scale: float = Field(1.0, gt=0.0)
 
 
 class RotationOp(Strict):

@@ -198,6 +198,14 @@ def load_splits(config: DatasetConfig, seed: int) -> tuple[dict[str, np.ndarray]
         }
         arrays = splitting.supervised_splits(read, config, seed)
         padded = any(lengths is not None for _, _, lengths in read.values())
+        if config.noise_steps:
+            if arrays["x_train"].ndim != 3:
+                raise DatasetUnavailableError(
+                    f"dataset.noise_steps: {config.noise_steps} noise frames are appended to "
+                    f"sequences (time, channels); '{config.name}' has inputs of shape "
+                    f"{arrays['x_train'].shape[1:]}"
+                )
+            arrays = splitting.append_noise_steps(arrays, config.noise_steps, config.noise_scale, seed)
         spec = splitting.describe(config, arrays, builder=builder, padded=padded, horizon=None)
     logger.info(
         "Loaded %s: %d train, %d validation, %d test, input %s, %s",

@@ -57,6 +57,24 @@ def supervised_splits(read: dict[str, tuple], config: DatasetConfig, seed: int) 
     return arrays
 
 
+def append_noise_steps(
+    arrays: dict[str, np.ndarray], steps: int, scale: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Every sequence followed by ``steps`` frames of seeded Gaussian noise around each channel's
+    mean over the training frames (padding left out), with ``scale`` times its spread. The
+    padding stays between the sequence and the noise, where the model's mask skips it."""
+    frames = arrays["x_train"].reshape(-1, arrays["x_train"].shape[-1])
+    frames = frames[np.any(frames != 0, axis=1)]
+    mean, spread = frames.mean(axis=0), scale * frames.std(axis=0) + 1e-6
+    rng = np.random.default_rng(seed)
+    result = dict(arrays)
+    for key in ("x_train", "x_val", "x_test"):
+        inputs = arrays[key]
+        noise = rng.normal(mean, spread, size=(len(inputs), steps, inputs.shape[-1])).astype(inputs.dtype)
+        result[key] = np.concatenate([inputs, noise], axis=1)
+    return result
+
+
 def series_windows(values: np.ndarray, config: DatasetConfig) -> dict[str, np.ndarray]:
     """Cut a ``(time, channels)`` series into ``(window, target)`` examples, split in time order.
 

@@ -40,23 +40,33 @@ def _spread(values: list[float], seeds: list[int]) -> dict[str, Any]:
 
 def check(condition: Condition, summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Whether ``condition`` holds on the arms' means, with the numbers and a sentence saying so."""
-    value = _mean(summary, condition.arm, condition.measure)
+    spread = _measure(summary, condition.arm, condition.measure)
+    value = spread["mean"]
     if isinstance(condition.reference, str):
-        reference = _mean(summary, condition.reference, condition.measure)
+        reference_spread = _measure(summary, condition.reference, condition.measure)
+        reference = reference_spread["mean"]
         against = f"{condition.reference}'s {_number(reference)}"
     else:
         reference = float(condition.reference)
+        reference_spread = {"low": reference, "high": reference}
         against = _number(reference)
+    margin = condition.margin
     if condition.direction == "below":
-        held = value < reference - condition.margin
+        held = value < reference - margin
+        # Every seed on the claimed side of every seed of the reference: not a matter of noise.
+        seeds_agree = spread["high"] < reference_spread["low"] - margin
     else:
-        held = value > reference + condition.margin
+        held = value > reference + margin
+        seeds_agree = spread["low"] > reference_spread["high"] + margin
     held = bool(held and not (math.isnan(value) or math.isnan(reference)))
-    by = f" by more than {condition.margin:g}" if condition.margin else ""
+    seeds_agree = bool(held and seeds_agree)
+    by = f" by more than {margin:g}" if margin else ""
     statement = (
         f"{condition.measure} of {condition.arm} ({_number(value)}) is "
         f"{'' if held else 'not '}{condition.direction} {against}{by}"
     )
+    if held and len(spread["per_seed"]) > 1:
+        statement += " in every seed" if seeds_agree else " on average (the seeds' ranges overlap)"
     return {
         "arm": condition.arm,
         "measure": condition.measure,
@@ -66,6 +76,7 @@ def check(condition: Condition, summary: dict[str, dict[str, Any]]) -> dict[str,
         "value": value,
         "reference_value": reference,
         "held": held,
+        "seeds_agree": seeds_agree,
         "statement": statement,
     }
 
@@ -110,10 +121,10 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _mean(summary: dict[str, dict[str, Any]], arm: str, measure: str) -> float:
+def _measure(summary: dict[str, dict[str, Any]], arm: str, measure: str) -> dict[str, Any]:
     if measure not in summary[arm]:
         raise KeyError(f"verdict: arm '{arm}' reports no '{measure}'; it reports {sorted(summary[arm])}")
-    return summary[arm][measure]["mean"]
+    return summary[arm][measure]
 
 
 def _number(value: float) -> str:
