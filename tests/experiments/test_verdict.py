@@ -57,3 +57,17 @@ def test_a_threshold_and_a_missing_value_are_judged_and_written_as_strict_json()
     broken = judge(_records([0.1, 0.1], [math.nan, 0.5]), _experiment(above=0.35))
     assert broken["held"] is False  # a seed without a number cannot support the claim
     json.dumps(json_safe(broken), allow_nan=False)
+
+
+def test_the_report_shows_claim_outcome_and_every_arms_numbers(tmp_path):
+    from dlpipe.experiments.report import report
+
+    assert report(tmp_path).startswith("No experiment has run yet")
+    verdict = judge(_records([0.15, 0.13], [0.02, 0.08]), _experiment(below="none"))
+    (tmp_path / "experiment_dropout").mkdir()
+    (tmp_path / "experiment_dropout" / "verdict.json").write_text(json.dumps(json_safe(verdict)))
+    text = report(tmp_path)
+    assert text.startswith("### `experiment_dropout`: held\n\n> dropout narrows the gap")
+    assert verdict["conclusion"] in text
+    assert "| arm | train_val_gap |" in text
+    assert "| dropout | 0.05 (0.02 to 0.08) |" in text and "| none | 0.14 (0.13 to 0.15) |" in text

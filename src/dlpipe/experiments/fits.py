@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 ARM_TAG = "dlpipe.arm"
 EXPERIMENT_TAG = "dlpipe.experiment"
+REUSED_TAG = "dlpipe.fit_reused"
 # Raised whenever what a fit's record holds changes, so that records measured the old way are
 # measured again instead of read back.
 RECORD_FORMAT = 2
@@ -70,7 +71,8 @@ def _stored_or_fitted(block, arm, config, splits, spec, experiment, parent_run_i
     target = experiment.target.model_dump_json() if experiment.target else ""
     measured = _short_hash(f"{RECORD_FORMAT}|{target}")
     path = Path(experiment.store_dir) / block / f"{arm}-seed{config.seed}-{key}-{measured}.json"
-    if path.is_file():
+    reused = path.is_file()
+    if reused:
         record = json.loads(path.read_text())
         logger.info("Experiment %s: arm '%s' seed %d read from %s", block, arm, config.seed, path)
     else:
@@ -80,7 +82,7 @@ def _stored_or_fitted(block, arm, config, splits, spec, experiment, parent_run_i
         temporary.write_text(json.dumps(record, default=_json_number))
         os.replace(temporary, path)  # a fit is kept whole or not at all
     if parent_run_id is not None:
-        try_tracking("log the arm's run", log_arm_run, parent_run_id, block, record)
+        try_tracking("log the arm's run", log_arm_run, parent_run_id, block, record, reused=reused)
     return record
 
 
@@ -161,15 +163,21 @@ def scalar_measures(record: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def log_arm_run(parent_run_id: str, block: str, record: dict[str, Any]) -> str:
+def log_arm_run(parent_run_id: str, block: str, record: dict[str, Any], *, reused: bool = False) -> str:
     """One finished nested run for a fit: its overrides and seed as parameters, its curves per
-    epoch, its measures, and its layers' output shapes as ``layers.txt``."""
+    epoch, its measures, and its layers' output shapes as ``layers.txt``; tagged
+    ``dlpipe.fit_reused`` when the fit was read from the store, not trained by this run."""
     client = mlflow.MlflowClient()
     parent = client.get_run(parent_run_id)
     run = client.create_run(
         parent.info.experiment_id,
         run_name=f"{record['arm']} seed {record['seed']}",
-        tags={"mlflow.parentRunId": parent_run_id, EXPERIMENT_TAG: block, ARM_TAG: record["arm"]},
+        tags={
+            "mlflow.parentRunId": parent_run_id,
+            EXPERIMENT_TAG: block,
+            ARM_TAG: record["arm"],
+            **({REUSED_TAG: "true"} if reused else {}),
+        },
     )
     run_id = run.info.run_id
     params = {"arm": record["arm"], "seed": record["seed"], **record["overrides"]}
