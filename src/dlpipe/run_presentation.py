@@ -64,19 +64,21 @@ def name_after_headline(metric: str, value: float) -> None:
     name_after_outcome(f"{metric}={value:.4f}")
 
 
-def name_after_outcome(outcome: str) -> None:
+def name_after_outcome(outcome: str, *, pipeline: str | None = None) -> None:
     """Add ``outcome`` to the active run's name (``experiment_dropout 3f9a2c1e claim held``),
-    unless the run is of several pipelines."""
+    unless the run is of several pipelines, or of another pipeline than ``pipeline`` when given
+    (an experiment's outcome inside a run of all of them)."""
     active = mlflow.active_run()
     if active is not None:
-        try_tracking("name the run after its outcome", _rename, active.info.run_id, outcome)
+        try_tracking("name the run after its outcome", _rename, active.info.run_id, outcome, pipeline)
 
 
-def _rename(run_id: str, outcome: str) -> None:
+def _rename(run_id: str, outcome: str, pipeline: str | None) -> None:
     client = mlflow.MlflowClient()
     run = client.get_run(run_id)
-    if "," in run.data.tags.get(PIPELINE_TAG, ""):
-        return  # a run of several pipelines: one outcome would not say whose it is
+    pipelines = run.data.tags.get(PIPELINE_TAG, "")
+    if "," in pipelines or (pipeline is not None and pipelines != pipeline):
+        return  # one outcome would not say whose it is
     base = " ".join((run.info.run_name or "").split()[:2]) or run_name("run", run_id)
     client.set_tag(run_id, "mlflow.runName", f"{base} {outcome}")
 

@@ -18,9 +18,15 @@ def _with(params, block, **changes):
 
 
 def test_every_project_experiment_parses_with_its_arms(all_smoke_params):
+    from tests.conftest import PROJECT_ROOT
+
     validate_parameters(all_smoke_params)
-    experiments = [b for b in all_smoke_params if b.startswith("experiment_")]
-    assert len(experiments) >= 8
+    experiments = sorted(b for b in all_smoke_params if b.startswith("experiment_"))
+    files = sorted(
+        p.stem.removeprefix("parameters_")
+        for p in (PROJECT_ROOT / "conf/base").glob("parameters_experiment_*.yml")
+    )
+    assert experiments == files and len(experiments) == 10
 
 
 def test_an_arm_naming_a_missing_block_is_named_with_the_blocks_there_are(all_smoke_params):
@@ -94,3 +100,28 @@ def test_overrides_given_as_a_section_are_not_changed_by_an_arm_setting_a_key_in
     plain = parse_node_config(base, overrides=experiment.arm_overrides("none"))
     assert dropout.model.dense.dropout == 0.5
     assert plain.model.dense.dropout == 0.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"verdict": [{"arm": "l2", "measure": "test_acuracy", "below": "none"}]},
+            r"verdict\.0\.measure: arm 'l2' does not report 'test_acuracy'; it reports \[.*'test_accuracy'",
+        ),
+        (
+            {"verdict": [{"arm": "l2", "measure": "gradient_ratio", "below": "none"}]},
+            r"verdict\.0\.measure: 'gradient_ratio' .* arm 'l2' needs training\.gradient_monitor\.enabled",
+        ),
+        (
+            {"target": {"metric": "val_acc", "value": 0.8}},
+            r"target\.metric: arm 'none' does not report 'val_acc'; it reports \[.*'val_accuracy'",
+        ),
+        ({"curves": [{"y": "val_los"}]}, r"curves\.0\.y: arm 'none' does not report 'val_los'"),
+        ({"overrides": {"seed": 3}}, r"experiment\.overrides\.seed: an arm's seed is not overridden"),
+    ],
+)
+def test_what_no_arm_would_report_is_refused_before_training(all_smoke_params, changes, expected):
+    values = _with(all_smoke_params, "experiment_regularization", **changes)
+    with pytest.raises(ConfigError, match=expected):
+        parse_experiment_block("experiment_regularization", values, all_smoke_params)

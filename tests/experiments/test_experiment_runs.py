@@ -62,6 +62,22 @@ def test_a_rerun_reads_finished_fits_instead_of_training_them_again(all_smoke_pa
     ).experiment
     with pytest.raises(AssertionError, match="trained again"):  # a new seed is a new fit
         run_arms("experiment_initialization", changed, all_smoke_params, None)
+    resplit = {**all_smoke_params, "mlp": {**all_smoke_params["mlp"], "seed": 43}}
+    with pytest.raises(AssertionError, match="trained again"):  # the block's seed splits other data
+        run_arms("experiment_initialization", experiment, resplit, None)
+
+
+def test_every_arm_is_checked_against_its_data_even_when_it_shares_it(
+    all_smoke_params, tmp_path, monkeypatch
+):
+    values = experiment_params(all_smoke_params, "experiment_cnn_vs_mlp", tmp_path)
+    experiment = ExperimentBlock.model_validate(values).experiment
+    checked = []
+    monkeypatch.setattr(fits, "check_fits_data", lambda config, spec: checked.append(config.model.family))
+    monkeypatch.setattr(fits, "fit_and_measure", lambda arm, config, *args: {"arm": arm, "seed": config.seed})
+    monkeypatch.setattr(fits, "_store_path", lambda *args: tmp_path / "never-stored" / "fit.json")
+    run_arms("experiment_cnn_vs_mlp", experiment, all_smoke_params, None)
+    assert checked == ["cnn", "mlp"]
 
 
 def test_a_diverging_arm_is_a_finding_with_its_epoch_not_an_error(all_smoke_params, tmp_path):

@@ -48,9 +48,11 @@ def test_every_experiment_is_one_nested_run_per_arm_and_seed_under_one_parent(ex
             assert {"epochs", "parameters", "diverged", "seconds", "train_val_gap"} <= measured, block
             if run.data.metrics["diverged"] == 0.0:
                 assert {"final_loss", "test_loss"} <= measured, block
-        assert parent.data.metrics[f"{block}.verdict_held"] in (0.0, 1.0)
+        verdict = json.loads((experiments_run / "data" / "08_reporting" / block / "verdict.json").read_text())
+        assert parent.data.metrics[f"{block}.verdict_held"] == float(verdict["held"])
         artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, block)}
         assert {f"{block}/verdict.json", f"{block}/comparison.png", f"{block}/fits.csv"} <= artifacts
+    assert "claim" not in parent.info.run_name  # one experiment's outcome is not the run's
     layers = client.download_artifacts(mine[0].info.run_id, "layers.txt", str(experiments_run))
     assert "Per-layer output shapes" in Path(layers).read_text()
 
@@ -63,6 +65,5 @@ def test_each_verdict_names_its_claim_and_the_numbers_of_every_arm(experiments_r
         assert len(verdict["conditions"]) == len(experiment.verdict)
         for condition in verdict["conditions"]:
             assert isinstance(condition["held"], bool) and condition["statement"]
-        assert verdict["held"] == all(c["held"] for c in verdict["conditions"])
         start = "The claim held" if verdict["held"] else "The claim did not hold"
         assert verdict["conclusion"].startswith(start)

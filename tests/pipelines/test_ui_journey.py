@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -111,6 +112,7 @@ class Journey:
 
 
 BACKUP = Path("data/06_models/smoke/cnn/backup")
+EXPERIMENT = "experiment_perceptron_vs_mlp"  # the quickest experiment: its arms are compared
 
 
 def _succeeds(result) -> None:
@@ -120,7 +122,8 @@ def _succeeds(result) -> None:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A scratch project after two cnn smoke runs, a third one killed during training and run
-    again (it resumes from its backup), and a kedro-viz build with previews."""
+    again (it resumes from its backup), a smoke run of an experiment, and a kedro-viz build with
+    previews."""
     root = scratch_project(tmp_path_factory.mktemp("journey"))
     smoke_run = ["run", "--pipelines=cnn", "--env=smoke"]
     for _ in range(2):
@@ -137,6 +140,7 @@ def project(tmp_path_factory) -> Path:
     finally:
         kill_group(killed)
     _succeeds(kedro(root, *long_run))
+    _succeeds(kedro(root, "run", f"--pipelines={EXPERIMENT}", "--env=smoke"))
     _succeeds(kedro(root, "viz", "build", "--include-previews"))
     return root
 
@@ -145,7 +149,8 @@ def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
     """In headless Chromium: the MLflow UI opens on the training runs (Dataset column filled,
     names apart), a run's trials expand under it, its page shows test_accuracy, the registered
     model and the confusion matrix, Compare puts two runs side by side, and the run that finished
-    a killed one holds its trials and every epoch; kedro-viz shows each registered pipeline's nodes
+    a killed one holds its trials and every epoch, an experiment's arms compare side by side;
+    kedro-viz shows each registered pipeline's nodes
     once its namespace is expanded."""
     from playwright.sync_api import sync_playwright
 
@@ -165,7 +170,10 @@ def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
     history = json.loads((project / "data/08_reporting/cnn/training_history.json").read_text())
     epochs = sorted(m.step for m in client.get_metric_history(rerun.info.run_id, "val_accuracy"))
     assert epochs == list(range(len(history["val_accuracy"]))) and len(epochs) >= 3
-    pipelines = [*load_project_params("base"), "predict"]
+    pipelines = [*load_project_params("base"), "predict", EXPERIMENT]
+    _, experiment_runs = runs_of(client, EXPERIMENT)
+    arms = [run for run in experiment_runs if run.data.tags.get("dlpipe.experiment") == EXPERIMENT]
+    assert len(arms) == 4  # four arms, one seed in smoke mode
 
     with mlflow_ui(project) as ui, static_site(project / "build") as viz, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
@@ -231,6 +239,16 @@ def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
             page.get_by_placeholder("Search metric charts").fill("val_accuracy")
             journey.see("val_accuracy", exact=True)
 
+        with journey.step("experiment arms side by side"):
+            ids = json.dumps([run.info.run_id for run in arms], separators=(",", ":"))
+            experiment_ids = json.dumps([arms[0].info.experiment_id])
+            page.goto(f"{ui}/#/compare-runs?runs={quote(ids)}&experiments={quote(experiment_ids)}")
+            journey.see(f"Comparing {len(arms)} Runs")
+            for run in arms:
+                journey.see(run.info.run_name)  # "mlp_xor seed 1"...
+            for metric in ("test_accuracy", "train_val_gap", "final_loss"):
+                journey.see(metric, exact=True)
+
         page.goto(viz)
         current = "__default__"
         for pipeline in pipelines:
@@ -244,6 +262,6 @@ def test_browser_journey_through_the_mlflow_ui_and_kedro_viz(project):
                 expand = page.get_by_role("button", name="Expand all modular pipelines")
                 if expand.count():
                     expand.click()
-                node = "predict_batch" if pipeline == "predict" else "train_model"
+                node = {"predict": "predict_batch", EXPERIMENT: "judge_claim"}.get(pipeline, "train_model")
                 page.locator("svg text").filter(has_text=node).first.wait_for(timeout=30_000)
         browser.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dlpipe.config.common import NonNegativeInt, PositiveInt, Strict
 
@@ -41,6 +41,15 @@ class DatasetConfig(Strict):
     # ``noise_scale`` times its spread.
     noise_steps: NonNegativeInt = 0
     noise_scale: float = Field(1.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _noise_follows_sequences_not_windows(self) -> DatasetConfig:
+        if self.noise_steps and self.windows is not None:
+            raise ValueError(
+                f"noise_steps: {self.noise_steps} noise frames follow the sequences of a supervised "
+                "dataset; a series cut into `windows` has none (set noise_steps: 0)"
+            )
+        return self
 
 
 class RotationOp(Strict):

@@ -16,8 +16,8 @@ from dlpipe.config.common import ConfigError, Strict, config_error
 
 EXPERIMENT_PREFIX = "experiment_"
 
-# What every fit of an arm reports (see ``dlpipe.experiments.measures``), besides the task's
-# metrics on each split (``train_accuracy``, ``val_loss``, ``test_accuracy``...).
+# What every fit of an arm reports (see ``dlpipe.experiments.measures``), besides the metrics the
+# model is compiled with, on each split (``train_accuracy``, ``val_loss``, ``test_accuracy``...).
 MEASURES = (
     "epochs",
     "seconds",
@@ -29,6 +29,7 @@ MEASURES = (
     "diverged_at_epoch",
     "train_val_gap",
     "epochs_to_target",
+    "target_reached",
     "distinct_units_fraction",
     "gradient_norm_first_layer",
     "gradient_norm_last_layer",
@@ -106,7 +107,7 @@ class ExperimentConfig(Strict):
     verdict: list[Condition] = Field(min_length=1)
     curves: list[Curve] = Field(default_factory=lambda: [Curve()], min_length=1)
     # Finished fits are kept here, so a rerun after a failure trains only what is missing.
-    store_dir: str = "data/07_model_output/experiments"
+    store_dir: str = "data/06_models/experiments"
 
     @model_validator(mode="after")
     def _arms_and_conditions_agree(self) -> ExperimentConfig:
@@ -152,7 +153,12 @@ def parse_experiment_block(block: str, values: Any, params: dict[str, Any]) -> E
         config = ExperimentBlock.model_validate(values).experiment
     except ValidationError as err:
         raise config_error(block, err) from None
+    if "seed" in config.overrides:
+        raise ConfigError(f"{block}.experiment.overrides.seed: {SEED_IS_THE_EXPERIMENTS}")
+    arm_configs = {}
     for arm in config.arms:
+        if "seed" in config.arms[arm]:
+            raise ConfigError(f"{block}.experiment.arms.{arm}.seed: {SEED_IS_THE_EXPERIMENTS}")
         base = config.arm_block(arm)
         if base not in params or is_experiment_block(base):
             raise ConfigError(
@@ -161,7 +167,55 @@ def parse_experiment_block(block: str, values: Any, params: dict[str, Any]) -> E
             )
         family_of_block(base, params[base])
         try:
-            parse_node_config(params[base], overrides=config.arm_overrides(arm))
+            arm_configs[arm] = parse_node_config(params[base], overrides=config.arm_overrides(arm))
         except ConfigError as err:
             raise ConfigError(f"{block}.experiment.arms.{arm}: {err}") from None
+    _check_metrics_reported(block, config, arm_configs)
     return config
+
+
+SEED_IS_THE_EXPERIMENTS = (
+    "an arm's seed is not overridden: each fit gets one of experiment.seeds (the split keeps the "
+    "block's own seed)"
+)
+
+
+def _check_metrics_reported(block: str, config: ExperimentConfig, arm_configs: dict) -> None:
+    """Every metric the verdict, the target and the curves read must be one each arm reports."""
+    from dlpipe.families import get_family
+
+    reported = {
+        arm: get_family(arm_config.model.family).monitored_metrics(arm_config.task)
+        for arm, arm_config in arm_configs.items()
+    }
+
+    def refuse(key: str, value: str, arm: str, allowed: list[str]) -> None:
+        raise ConfigError(
+            f"{block}.experiment.{key}: arm '{arm}' does not report '{value}'; it reports {allowed}"
+        )
+
+    for index, condition in enumerate(config.verdict):
+        arms = [condition.arm] + ([condition.reference] if isinstance(condition.reference, str) else [])
+        for arm in arms:
+            if condition.measure.startswith(SPLIT_PREFIXES) and condition.measure not in MEASURES:
+                metric = condition.measure.split("_", 1)[1]
+                allowed = [name for name in reported[arm] if not name.startswith("val_")]
+                if metric not in allowed:
+                    split = condition.measure.split("_", 1)[0]
+                    refuse(
+                        f"verdict.{index}.measure", condition.measure, arm, [f"{split}_{n}" for n in allowed]
+                    )
+            if (
+                condition.measure.startswith("gradient_")
+                and not arm_configs[arm].training.gradient_monitor.enabled
+            ):
+                raise ConfigError(
+                    f"{block}.experiment.verdict.{index}.measure: '{condition.measure}' is measured by the "
+                    f"gradient-health monitor; arm '{arm}' needs training.gradient_monitor.enabled: true"
+                )
+    for arm, metrics in reported.items():
+        if config.target is not None and config.target.metric not in metrics:
+            refuse("target.metric", config.target.metric, arm, sorted(metrics))
+        for index, curve in enumerate(config.curves):
+            if curve.y != "seconds" and curve.y not in metrics:
+                refuse(f"curves.{index}.y", curve.y, arm, sorted([*metrics, "seconds"]))

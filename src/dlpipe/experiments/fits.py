@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -19,6 +20,7 @@ from dlpipe.config.schema import FamilyConfig, parse_node_config
 from dlpipe.data.loading import load_splits
 from dlpipe.data.spec import DataSpec
 from dlpipe.experiments import measures
+from dlpipe.experiments.verdict import scalar_measures
 from dlpipe.families import check_fits_data, prepare_family
 from dlpipe.models.geometry import model_summary_text
 from dlpipe.tracking import MlflowEpochLogger, try_tracking
@@ -35,7 +37,7 @@ EXPERIMENT_TAG = "dlpipe.experiment"
 REUSED_TAG = "dlpipe.fit_reused"
 # Raised whenever what a fit's record holds changes, so that records measured the old way are
 # measured again instead of read back.
-RECORD_FORMAT = 2
+RECORD_FORMAT = 3
 
 
 def run_arms(
@@ -43,12 +45,14 @@ def run_arms(
 ) -> list[dict[str, Any]]:
     """Train every arm once per seed; returns one record per fit (see ``fit_and_measure``).
 
-    Each arm reads its own block's dataset (loaded once per distinct dataset and split seed);
-    the seed of a fit sets the initial weights and the batch order, not the split. A fit
-    already in ``experiment.store_dir`` (same configuration, data and seed) is read from there:
-    a rerun after a failure trains only the fits that were missing.
+    Each arm reads its own block's dataset, split with the block's seed (loaded once per distinct
+    dataset and split seed); the seed of a fit sets the initial weights and the batch order, not
+    the split. Each arm's data is checked against its family, and its family's preparation done,
+    before it trains. A fit already in ``experiment.store_dir`` (same configuration, same split
+    contents, same fit seed) is read from there: a rerun after a failure trains only the fits
+    that were missing.
     """
-    loaded: dict[str, tuple[dict[str, np.ndarray], DataSpec]] = {}
+    loaded: dict[str, tuple[dict[str, np.ndarray], DataSpec, str]] = {}
     records = []
     for arm in experiment.arms:
         base = parameters[experiment.arm_block(arm)]
@@ -56,21 +60,41 @@ def run_arms(
         data_key = f"{unseeded.dataset.model_dump_json()}|{unseeded.seed}"
         if data_key not in loaded:
             splits, spec = load_splits(unseeded.dataset, unseeded.seed)
-            check_fits_data(unseeded, spec)
-            prepare_family(unseeded, spec, parameters)
-            loaded[data_key] = (splits, spec)
-        splits, spec = loaded[data_key]
+            loaded[data_key] = (splits, spec, splits_digest(splits))
+        splits, spec, digest = loaded[data_key]
+        check_fits_data(unseeded, spec)
+        prepare_family(unseeded, spec, parameters)
         for seed in experiment.seeds:
             config = parse_node_config(base, overrides={**experiment.arm_overrides(arm), "seed": seed})
-            records.append(_stored_or_fitted(block, arm, config, splits, spec, experiment, parent_run_id))
+            path = _store_path(block, arm, config, spec, digest, experiment)
+            records.append(
+                _stored_or_fitted(path, block, arm, config, splits, spec, experiment, parent_run_id)
+            )
     return records
 
 
-def _stored_or_fitted(block, arm, config, splits, spec, experiment, parent_run_id) -> dict[str, Any]:
-    key = configuration_fingerprint(config, spec)
+def splits_digest(splits: dict[str, np.ndarray]) -> str:
+    """A short hash of the splits' contents: a fit is reused only on exactly the data it saw."""
+    digest = hashlib.sha256()
+    for key in sorted(splits):
+        array = np.asarray(splits[key])
+        digest.update(f"{key}|{array.dtype}|{array.shape}".encode())
+        if array.dtype == object:  # strings: their text, not the pointers to them
+            digest.update("\x00".join(map(str, array.ravel())).encode())
+        else:
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _store_path(block, arm, config, spec, digest: str, experiment: ExperimentConfig) -> Path:
     target = experiment.target.model_dump_json() if experiment.target else ""
-    measured = _short_hash(f"{RECORD_FORMAT}|{target}")
-    path = Path(experiment.store_dir) / block / f"{arm}-seed{config.seed}-{key}-{measured}.json"
+    key = _short_hash(f"{RECORD_FORMAT}|{configuration_fingerprint(config, spec)}|{digest}|{target}")
+    return Path(experiment.store_dir) / block / f"{arm}-seed{config.seed}-{key}.json"
+
+
+def _stored_or_fitted(
+    path: Path, block, arm, config, splits, spec, experiment, parent_run_id
+) -> dict[str, Any]:
     reused = path.is_file()
     if reused:
         record = json.loads(path.read_text())
@@ -92,7 +116,7 @@ def fit_and_measure(
     """Fit one arm's configuration and measure it.
 
     Returns:
-        ``arm``, ``seed``, ``block``, ``overrides``, ``curves`` (per-epoch metrics and seconds),
+        ``arm``, ``seed``, ``overrides``, ``curves`` (per-epoch metrics and seconds),
         ``updates_per_epoch``, ``gradient_norms`` (per layer, first epoch; when the arm enables
         ``training.gradient_monitor``), ``layers`` (the model summary with output shapes) and
         every measure of ``dlpipe.config.experiment.MEASURES`` plus the task's metrics on each split.
@@ -112,7 +136,7 @@ def fit_and_measure(
     try:
         with forget_graphs_of_finished_models():
             model, _ = fit_model(config, splits, spec, epochs=config.training.epochs, callbacks=callbacks)
-            scores = measures.split_scores(model, config, splits, spec, num_train)
+            scores = measures.split_scores(model, config, splits, spec)
             layers = model_summary_text(model)
             distinct = measures.distinct_units_fraction(model)
             parameters = model.count_params()
@@ -122,6 +146,7 @@ def fit_and_measure(
     curves = recorder.curves()
     norms = measures.first_epoch_gradient_norms(monitor.history, updates_per_epoch) if monitor else {}
     epochs = len(curves.get("loss", []))
+    to_target, reached = measures.epochs_to_target(curves, experiment.target, config)
     record = {
         "arm": arm,
         "seed": config.seed,
@@ -140,7 +165,8 @@ def fit_and_measure(
         "peak_loss": recorder.peak_loss if math.isfinite(recorder.peak_loss) else math.nan,
         "diverged_at_epoch": recorder.diverged_at_epoch or math.nan,
         "train_val_gap": measures.train_val_gap(scores, config),
-        "epochs_to_target": measures.epochs_to_target(curves, experiment.target, config),
+        "epochs_to_target": to_target,
+        "target_reached": reached,
         "distinct_units_fraction": distinct,
         **measures.gradient_measures(norms),
     }
@@ -152,15 +178,6 @@ def fit_and_measure(
         ", ".join(f"{k}={v:.4g}" for k, v in scores.items() if k.startswith("test_")),
     )
     return record
-
-
-def scalar_measures(record: dict[str, Any]) -> dict[str, float]:
-    """The record's numbers (measures and split scores), without its curves and descriptions."""
-    return {
-        key: float(value)
-        for key, value in record.items()
-        if isinstance(value, int | float) and not isinstance(value, bool) and key != "seed"
-    }
 
 
 def log_arm_run(parent_run_id: str, block: str, record: dict[str, Any], *, reused: bool = False) -> str:
@@ -180,20 +197,26 @@ def log_arm_run(parent_run_id: str, block: str, record: dict[str, Any], *, reuse
         },
     )
     run_id = run.info.run_id
-    params = {"arm": record["arm"], "seed": record["seed"], **record["overrides"]}
-    client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
-    epoch_logger = MlflowEpochLogger(run_id)
-    curves = record["curves"]
-    for epoch in range(len(curves.get("loss", []))):
-        epoch_logger.on_epoch_end(epoch, {key: values[epoch] for key, values in curves.items()})
-    # NaN (a diverged model's loss) is kept: the compare view shows it. MLflow would store an
-    # infinity (a target never reached) as the largest float, so those are left out.
-    measured = {k: v for k, v in scalar_measures(record).items() if not math.isinf(v)}
-    now = int(time.time() * 1000)
-    epochs = len(curves.get("loss", []))
-    client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, now, epochs) for k, v in measured.items()])
-    client.log_text(run_id, record["layers"], "layers.txt")
-    client.set_terminated(run_id, "FINISHED")
+    status = "FAILED"  # unless everything below is logged
+    try:
+        params = {"arm": record["arm"], "seed": record["seed"], **record["overrides"]}
+        client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
+        epoch_logger = MlflowEpochLogger(run_id)
+        curves = record["curves"]
+        epochs = len(curves.get("loss", []))
+        for epoch in range(epochs):
+            epoch_logger.on_epoch_end(epoch, {key: values[epoch] for key, values in curves.items()})
+        # NaN (a diverged model's loss) is kept: the compare view shows it. MLflow would store an
+        # infinity as the largest float, so those are left out.
+        measured = {k: v for k, v in scalar_measures(record).items() if not math.isinf(v)}
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run_id, metrics=[mlflow.entities.Metric(k, v, now, epochs) for k, v in measured.items()]
+        )
+        client.log_text(run_id, record["layers"], "layers.txt")
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run_id, status)
     return run_id
 
 
@@ -204,6 +227,4 @@ def _json_number(value):
 
 
 def _short_hash(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()[:8]

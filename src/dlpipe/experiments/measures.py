@@ -70,16 +70,16 @@ def main_metric(config: FamilyConfig) -> str:
 
 
 def split_scores(
-    model: keras.Model, config: FamilyConfig, splits: dict[str, np.ndarray], spec: DataSpec, train_count: int
+    model: keras.Model, config: FamilyConfig, splits: dict[str, np.ndarray], spec: DataSpec
 ) -> dict[str, float]:
-    """The model's compiled metrics on the examples it trained on, the validation and the test
-    split, in inference mode (no dropout): ``train_loss``, ``val_accuracy``, ``test_accuracy``..."""
+    """The model's compiled metrics on the training, validation and test splits, in inference
+    mode (no dropout): ``train_loss``, ``val_accuracy``, ``test_accuracy``..."""
     task = get_task(config.task)
     scores: dict[str, float] = {}
-    for split, end in (("train", train_count), ("val", None), ("test", None)):
+    for split in ("train", "val", "test"):
         data = make_dataset(
-            splits[f"x_{split}"][:end],
-            encoded_targets(config, splits[f"y_{split}"][:end], spec),
+            splits[f"x_{split}"],
+            encoded_targets(config, splits[f"y_{split}"], spec),
             batch_size=config.training.batch_size,
             training=False,
             seed=0,
@@ -98,19 +98,20 @@ def train_val_gap(scores: dict[str, float], config: FamilyConfig) -> float:
     return gap if monitor_mode(config, f"val_{metric}") == "max" else -gap
 
 
-def epochs_to_target(curves: dict[str, list[float]], target: Target | None, config: FamilyConfig) -> float:
-    """The first epoch (from 1) at which the target metric reached its value; inf if none did."""
+def epochs_to_target(
+    curves: dict[str, list[float]], target: Target | None, config: FamilyConfig
+) -> tuple[float, float]:
+    """The first epoch (from 1) at which the target metric reached its value, and 1.0; when no
+    epoch did, the epochs trained plus one (at least that many would have been needed) and 0.0.
+    NaN for both without a target."""
     if target is None:
-        return math.nan
-    reached = (
-        (lambda v: v >= target.value)
-        if monitor_mode(config, target.metric) == "max"
-        else (lambda v: v <= target.value)
-    )
-    for epoch, value in enumerate(curves.get(target.metric, []), start=1):
-        if math.isfinite(value) and reached(value):
-            return float(epoch)
-    return math.inf
+        return math.nan, math.nan
+    maximize = monitor_mode(config, target.metric) == "max"
+    values = curves.get(target.metric, [])
+    for epoch, value in enumerate(values, start=1):
+        if math.isfinite(value) and (value >= target.value if maximize else value <= target.value):
+            return float(epoch), 1.0
+    return float(len(values) + 1), 0.0
 
 
 # How far above its start the training loss must rise to count as diverged: an explosion is
@@ -119,16 +120,13 @@ EXPLOSION_FACTOR = 10.0
 
 
 def diverged(curves: dict[str, list[float]], recorder: EpochRecorder) -> bool:
-    """The loss became NaN or infinite, rose to ``EXPLOSION_FACTOR`` times its value after the
-    first batch (a learning rate too large blows it up, then the network often dies at chance),
-    or ended above where the first epoch left it."""
+    """The loss became NaN or infinite, or rose to ``EXPLOSION_FACTOR`` times its value after the
+    first batch (a learning rate too large blows it up, then the network often dies at chance)."""
     losses = curves.get("loss", [])
     if recorder.diverged_at_epoch is not None or any(not math.isfinite(v) for v in losses):
         return True
     start = recorder.start_loss
-    if start is not None and start > 0 and recorder.peak_loss > EXPLOSION_FACTOR * start:
-        return True
-    return len(losses) > 1 and losses[-1] > losses[0]
+    return start is not None and start > 0 and recorder.peak_loss > EXPLOSION_FACTOR * start
 
 
 def distinct_units_fraction(model: keras.Model) -> float:
@@ -155,14 +153,21 @@ def first_epoch_gradient_norms(monitor_history: list[dict], updates_per_epoch: i
     epoch (its measurement at the start included), layers in the model's order."""
     measured = [entry["norms"] for entry in monitor_history if entry["step"] <= updates_per_epoch]
     layers = list(measured[0]) if measured else []
-    means = {}
-    for layer in layers:
-        values = [norms[layer] for norms in measured if layer in norms]
-        if all(math.isfinite(v) and v > 0 for v in values):
-            means[layer] = float(np.exp(np.mean(np.log(values))))
-        else:
-            means[layer] = 0.0 if all(v == 0 for v in values) else math.inf
-    return means
+    return {
+        layer: _geometric_mean([norms[layer] for norms in measured if layer in norms]) for layer in layers
+    }
+
+
+def _geometric_mean(values: list[float]) -> float:
+    """NaN when a value is NaN, infinite when one is, 0 when one is 0 (a gradient that vanished
+    once counts as vanished, never as healthy)."""
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    if any(math.isinf(v) for v in values):
+        return math.inf
+    if any(v <= 0 for v in values):
+        return 0.0
+    return float(np.exp(np.mean(np.log(values))))
 
 
 def gradient_measures(norms: dict[str, float]) -> dict[str, float]:

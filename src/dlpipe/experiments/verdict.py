@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 
 from dlpipe.config.experiment import Condition, ExperimentConfig
-from dlpipe.experiments.fits import scalar_measures
+
+
+def scalar_measures(record: dict[str, Any]) -> dict[str, float]:
+    """A fit record's numbers (measures and split scores), without its curves and descriptions."""
+    return {
+        key: float(value)
+        for key, value in record.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and key != "seed"
+    }
 
 
 def arm_summary(records: list[dict[str, Any]], experiment: ExperimentConfig) -> dict[str, dict[str, Any]]:

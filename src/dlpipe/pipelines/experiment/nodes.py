@@ -64,4 +64,4 @@ def _log_verdict(block: str, experiment: ExperimentConfig, verdict: dict[str, An
             if not math.isinf(mean):
                 metrics[f"{block}.{arm}.{measure}"] = mean
     try_tracking("log the verdict", mlflow.log_metrics, metrics)
-    name_after_outcome("claim held" if verdict["held"] else "claim did not hold")
+    name_after_outcome("claim held" if verdict["held"] else "claim did not hold", pipeline=block)
