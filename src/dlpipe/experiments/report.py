@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 # Shown for every arm when measured, beside the measures the verdict checks.
-HEADLINE_MEASURES = ("test_accuracy", "final_loss", "epochs", "seconds")
+HEADLINE_MEASURES = ("target_reached", "test_accuracy", "final_loss", "epochs", "seconds")
 
 
 def verdict_markdown(block: str, verdict: dict[str, Any]) -> str:
@@ -21,13 +21,16 @@ def verdict_markdown(block: str, verdict: dict[str, Any]) -> str:
     checked = list(dict.fromkeys(condition["measure"] for condition in verdict["conditions"]))
     measures = checked + [m for m in HEADLINE_MEASURES if m not in checked]
     arms = verdict["arms"]
-    measures = [m for m in measures if any(m in arm["measures"] for arm in arms.values())]
+    measures = [m for m in measures if any(_measured(arm, m) for arm in arms.values())]
     lines = [
         f"### `{block}`: {'held' if verdict['held'] else 'did not hold'}",
         "",
         f"> {verdict['claim']}",
         "",
         verdict["conclusion"],
+        "",
+        f"Command: `kedro run --pipelines={block}`. Figure: `data/08_reporting/{block}/comparison.png`"
+        f" (in MLflow, the run's `{block}/comparison.png`).",
         "",
         f"Seeds: {', '.join(str(s) for s in verdict['seeds'])}. Each cell: mean (lowest to highest).",
         "",
@@ -38,6 +41,10 @@ def verdict_markdown(block: str, verdict: dict[str, Any]) -> str:
         cells = [_cell(arm["measures"].get(measure)) for measure in measures]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _measured(arm: dict[str, Any], measure: str) -> bool:
+    return (arm["measures"].get(measure) or {}).get("mean") is not None
 
 
 def _cell(spread: dict[str, Any] | None) -> str:
