@@ -145,6 +145,13 @@ class RunLifecycleHooks:
         # families (resumed here with --from-nodes past training) is no longer needed either.
         for backup_dir in _backup_dirs(pipeline, catalog):
             discard_finished_training(backup_dir)
+        if self.run_id is not None:
+            from dlpipe.run_summary import print_run_summary
+
+            try:
+                print_run_summary(self.run_id)
+            except Exception as err:  # noqa: BLE001 - a summary must not fail a finished run
+                logger.warning("Could not print the run's summary: %s", err)
 
     @hook_impl(trylast=True)
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:

@@ -67,6 +67,12 @@ def test_cnn_smoke_run_is_tracked_and_a_rerun_continues_the_study(project):
     assert not any(key.startswith(("cnn.", "mlp.")) for key in parent.data.params)
     history = client.get_metric_history(parent.info.run_id, "val_accuracy")
     assert len(history) == 2  # the final training's per-epoch metrics
+    # The summary printed at the end names the run's page, scores, best trial and model version.
+    summary = result.stdout[result.stdout.index(f"Run '{parent.info.run_name}'") :]
+    assert f"/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}" in summary
+    assert f"test_accuracy={parent.data.metrics['test_accuracy']:.4g}" in summary
+    assert f"best trial:     #{int(parent.data.metrics['tuning.best_trial'])}" in summary
+    assert f"dlpipe-cnn version {parent.data.tags['registry.version']}" in summary
 
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(trials) >= 2

@@ -148,3 +148,52 @@ def test_forgetting_trial_graphs_leaves_other_models_trainable(tiny_splits):
     assert _traced_step_gradients() == registered_outside
     history = kept.fit(x, y, batch_size=32, epochs=1, verbose=0)  # its traced step still has its gradient
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_configured_values_are_those_the_search_space_can_sample():
+    from dlpipe.tuning.search_space import configured_values
+
+    space = [
+        SearchParameter(path="model.dense.units", type="int", low=16, high=64, step=16),
+        SearchParameter(path="model.dense.dropout", type="float", low=0.1, high=0.5),
+        SearchParameter(path="model.dense.activation", type="categorical", choices=["relu", "tanh"]),
+        SearchParameter(path="training.optimizer.learning_rate", type="float", low=1e-4, high=1e-2),
+    ]
+    config = {
+        "model": {"dense": {"units": 40, "dropout": 0.3, "activation": "tanh"}},
+        "training": {"optimizer": {"learning_rate": 0.1}},
+    }
+    # 40 is off the step of 16 and 0.1 above the range: the sampler picks those.
+    assert configured_values(space, config) == {"model.dense.dropout": 0.3, "model.dense.activation": "tanh"}
+    config["model"]["dense"]["units"] = 48
+    assert configured_values(space, config)["model.dense.units"] == 48
+
+
+def test_a_new_study_starts_from_the_configured_values_once(cnn_params, fashion_splits):
+    from dlpipe.config.schema import with_overrides
+    from dlpipe.tuning.search_space import configured_values
+
+    splits, spec = fashion_splits
+    config = parse_family("cnn", cnn_params)
+    defaults = configured_values(config.tuning.search_space, config.model_dump())
+    assert defaults  # the project's cnn defaults lie in its search space
+    study = study_module.run_study(config, splits, spec)
+    first = study.trials[0]
+    assert first.params == {**first.params, **defaults}
+    assert first.user_attrs[study_module.WARM_START_ATTR] is True
+    again = study_module.run_study(config, splits, spec)  # continued: no second warm start
+    assert [t.user_attrs.get(study_module.WARM_START_ATTR, False) for t in again.trials] == [True] + [
+        False
+    ] * 3
+
+    cold = parse_family(
+        "cnn",
+        with_overrides(
+            cnn_params,
+            {
+                "tuning.warm_start": False,
+                "tuning.storage_path": f"{cnn_params['tuning']['storage_path']}.cold",
+            },
+        ),
+    )
+    assert study_module.WARM_START_ATTR not in study_module.run_study(cold, splits, spec).trials[0].user_attrs

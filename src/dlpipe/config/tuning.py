@@ -80,3 +80,6 @@ class TuningConfig(Strict):
     sampler: SamplerConfig = SamplerConfig()
     pruner: PrunerConfig = PrunerConfig()
     search_space: list[SearchParameter] = []
+    # A new study's first trial is the configured values of the searched parameters (those the
+    # search space can hold), so tuning never ends worse than the defaults.
+    warm_start: bool = True

@@ -67,3 +67,31 @@ def suggest(trial: optuna.Trial, search_space: list[SearchParameter]) -> dict[st
         else:
             values[entry.path] = trial.suggest_categorical(entry.path, entry.choices)
     return values
+
+
+def configured_values(search_space: list[SearchParameter], config: dict[str, Any]) -> dict[str, Any]:
+    """The configured value of each searched parameter (``{dotted path: value}``), for those the
+    search space can sample: inside its range and on its step, or among its choices."""
+    values: dict[str, Any] = {}
+    for entry in search_space:
+        node: Any = config
+        for key in entry.path.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None and _holds(entry, node):
+            values[entry.path] = node
+    return values
+
+
+def _holds(entry: SearchParameter, value: Any) -> bool:
+    if entry.type == "categorical":
+        return value in (entry.choices or [])
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not entry.low <= value <= entry.high:
+        return False
+    if entry.type == "int" and (int(value) != value or (value - entry.low) % (entry.step or 1)):
+        return False
+    if entry.type == "float" and entry.step:
+        steps = (value - entry.low) / entry.step
+        return abs(steps - round(steps)) < 1e-9
+    return True

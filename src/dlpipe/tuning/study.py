@@ -23,7 +23,7 @@ from dlpipe.tracking import MlflowEpochLogger
 from dlpipe.training.fit import fit_model
 from dlpipe.training.guards import NanGuard, TerminationGuard
 from dlpipe.tuning.memory import forget_graphs_of_finished_models, release_memory
-from dlpipe.tuning.search_space import suggest
+from dlpipe.tuning.search_space import configured_values, suggest
 from dlpipe.tuning.storage import StudyStorageError, open_study
 from dlpipe.tuning.trial_runs import SESSION_TAG, adopt_session_trial_runs, fail_stale_trial_runs
 
@@ -37,6 +37,7 @@ OPEN_ATTR = "dlpipe_session_open"
 FAIL_REASON_ATTR = "dlpipe_fail_reason"
 STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
 SESSION_ATTR = "dlpipe_session"  # the open session's id, also a tag of its trial runs in MLflow
+WARM_START_ATTR = "dlpipe_warm_start"  # the trial of the configured values, first in a new study
 # A pruned trial ended as planned: FINISHED, named "... pruned", not shown as crashed (KILLED).
 MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
 
@@ -210,6 +211,11 @@ def run_study(
     study = open_study(config)
     _fail_stale_trials(study)
     remaining = _trials_to_run(study, tuning.n_trials)
+    if tuning.warm_start and not study.trials and remaining:
+        defaults = configured_values(tuning.search_space, config.model_dump())
+        if defaults:
+            study.enqueue_trial(defaults, user_attrs={WARM_START_ATTR: True})
+            logger.info("Study '%s' starts from the configured values: %s", tuning.study_name, defaults)
     active = mlflow.active_run()
     session = study.user_attrs.get(SESSION_ATTR)
     if active is not None:

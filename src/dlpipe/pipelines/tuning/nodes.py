@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 
 from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
 from dlpipe.evaluation.plots import message_figure
+from dlpipe.tracking import try_tracking
 from dlpipe.tuning.study import open_study, run_study
 
 
@@ -23,7 +25,8 @@ def tune_hyperparameters(
 
     Returns:
         The best trial's parameters as ``{dotted parameter path: value}`` (empty when tuning is
-        disabled) and one row per trial of the whole study.
+        disabled) and one row per trial of the whole study. The active MLflow run gets the best
+        trial's number and value (``tuning.best_trial``, ``tuning.best_<metric>``).
     """
     family_config = parse_node_config(config, augmentation_ops=augmentation_spec)
     if not family_config.tuning.enabled:
@@ -31,7 +34,17 @@ def tune_hyperparameters(
     study = run_study(family_config, dataset_splits, DataSpec.model_validate(data_spec))
     trials = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params"))
     trials["duration"] = trials["duration"].dt.total_seconds()
-    return dict(study.best_trial.params), trials
+    best = study.best_trial
+    if mlflow.active_run() is not None:
+        try_tracking(
+            "log the best trial",
+            mlflow.log_metrics,
+            {
+                "tuning.best_trial": float(best.number),
+                f"tuning.best_{family_config.tuning.metric}": best.value,
+            },
+        )
+    return dict(best.params), trials
 
 
 # Figures of the study, in the order of the node's outputs.
