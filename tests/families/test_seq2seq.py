@@ -54,13 +54,13 @@ def trained(tmp_path_factory):
 
 
 def test_gradient_monitor_differentiates_the_teacher_forced_loss(trained):
-    from dlpipe.training.fit import _gradient_monitor
+    from dlpipe.training.fit import gradient_monitor
 
     splits, spec, model, _ = trained
     config = parse_family(
         "seq2seq_attention", with_overrides(BLOCK, {"training.gradient_monitor.enabled": True})
     )
-    monitor = _gradient_monitor(config, splits, spec, mlflow_run_id=None)
+    monitor = gradient_monitor(config, splits, spec, mlflow_run_id=None)
     monitor.set_model(model)
     norms = monitor.layer_gradient_norms()
     assert {"encoder", "decoder"} <= set(norms), norms

@@ -92,6 +92,15 @@ class FamilyConfig(Strict):
                 "train_step, whose gradients the monitor (which differentiates the compiled loss) "
                 "cannot see; set it to false"
             )
+        for key, value, default in (
+            ("training.mixed_precision", self.training.mixed_precision, "none"),
+            ("training.jit_compile", self.training.jit_compile, "auto"),
+        ):
+            if value != default and family.compile is not None:
+                raise ValueError(
+                    f"{key}: {value!r} needs Keras' own compile and training step; family "
+                    f"'{family.name}' compiles its own, so leave it at {default!r}"
+                )
         initializer = getattr(self.model, "initializer", None)  # a family may name its own
         if getattr(initializer, "name", None) == "pretrained" and not family.supports_pretrained:
             raise ValueError(

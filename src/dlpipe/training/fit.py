@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 
 import keras
 import numpy as np
@@ -92,7 +94,7 @@ def fit_model(
     batch_size = effective_batch_size(training, num_train)
     steps_per_epoch = iterations_per_epoch(training, num_train)
     strategy = resolve_strategy(training.strategy)
-    with strategy.scope():
+    with precision_policy(training.mixed_precision), strategy.scope():
         model = family.build(spec, config)
 
     cache_key = (
@@ -155,6 +157,29 @@ def fit_model(
         "fit: %d epoch(s) on %d examples in %.2f s", epochs_run, num_train, time.perf_counter() - started
     )
     return model, history
+
+
+@contextlib.contextmanager
+def precision_policy(mixed_precision: str) -> Iterator[None]:
+    """Build models under ``training.mixed_precision`` (``none``: float32); the process-wide policy
+    is restored afterwards, so it never leaks into another block's model. A model keeps the policy
+    of each of its layers (also when saved and loaded). ``mixed_float16`` without a GPU warns: a
+    CPU emulates float16, which makes training slower, not faster."""
+    if mixed_precision == "none":
+        yield
+        return
+    if mixed_precision == "mixed_float16" and not keras.distribution.list_devices("gpu"):
+        logger.warning(
+            "training.mixed_precision: 'mixed_float16' on a machine without a GPU: the CPU emulates "
+            "float16, so training is slower than in float32 (benchmarks/mixed_precision.py measures "
+            "by how much here); use it on a GPU, or 'mixed_bfloat16' / 'none' on a CPU"
+        )
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(mixed_precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def encoded_targets(config: FamilyConfig, targets: np.ndarray, spec: DataSpec) -> np.ndarray:

@@ -109,8 +109,10 @@ def compile_model(model: keras.Model, config, learning_rate) -> None:
         return
     training = config.training
     task = get_task(config.task)
+    # A mixed_float16 model gets its optimizer wrapped in Keras' LossScaleOptimizer here.
     model.compile(
         optimizer=build_optimizer(training.optimizer, learning_rate, training.gradient_clipping),
         loss=task.compile_loss(training.loss),
         metrics=task.compile_metrics(training.loss),
+        jit_compile=training.jit_compile,
     )
