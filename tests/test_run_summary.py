@@ -56,3 +56,15 @@ def test_an_experiments_run_names_each_verdict(tmp_path):
     assert "experiment_a: claim held (data/08_reporting/experiment_a/verdict.json)" in text
     assert "experiment_b: claim did not hold" in text
     assert "test metrics" not in text and "best trial" not in text
+
+
+def test_a_run_of_several_pipelines_does_not_pass_one_blocks_scores_off_as_the_runs(tmp_path):
+    run = _run(
+        tmp_path,
+        {"test_accuracy": 0.9, "tuning.best_trial": 1, "tuning.best_val_loss": 0.3},
+        {PIPELINE_TAG: "cnn,mlp", "registry.version": "2"},
+    )
+    text = "\n".join(summary_lines(run, reporting_dir=str(tmp_path)))
+    assert "pipelines:      cnn, mlp" in text
+    assert "test metrics" not in text and "best trial" not in text and "model:" not in text
+    assert f"/runs/{run.info.run_id}" in text

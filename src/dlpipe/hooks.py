@@ -113,6 +113,7 @@ class RunLifecycleHooks:
 
         install_sigterm_handler()
         run_scope.begin()
+        self.run_id = None  # one hook object serves every run of the process
         active = mlflow.active_run()
         if active is None:
             return

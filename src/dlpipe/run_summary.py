@@ -27,6 +27,12 @@ def summary_lines(run: Any, *, ui: str = UI, reporting_dir: str = REPORTING_DIR)
     metrics, tags = run.data.metrics, run.data.tags
     pipelines = [p for p in tags.get(PIPELINE_TAG, "").split(",") if p]
     lines = [f"Run '{run.info.run_name}'"]
+    if len(pipelines) > 1:
+        # Several blocks logged their scores, trials and model to this one run: one line each
+        # would not say whose they are.
+        lines.append(f"  pipelines:      {', '.join(pipelines)} (their scores are in the run's metrics)")
+        metrics = {key: value for key, value in metrics.items() if key.endswith(".verdict_held")}
+        tags = {}
     tested = {key: value for key, value in sorted(metrics.items()) if key.startswith("test_")}
     if tested:
         lines.append("  test metrics:   " + ", ".join(f"{key}={value:.4g}" for key, value in tested.items()))

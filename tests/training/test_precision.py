@@ -46,3 +46,9 @@ def test_a_family_with_its_own_training_step_refuses_both_switches(smoke_params)
     for key, value in (("training.mixed_precision", "mixed_float16"), ("training.jit_compile", True)):
         with pytest.raises(ConfigError, match=rf"vae\.{key}: .* family 'vae' compiles its own"):
             parse_family("vae", with_overrides(smoke_params["vae"], {key: value}))
+
+
+def test_the_gradient_monitor_refuses_an_unscaled_float16_loss(cnn_params):
+    changes = {"training.mixed_precision": "mixed_float16", "training.gradient_monitor.enabled": True}
+    with pytest.raises(ConfigError, match=r"cnn\.training\.gradient_monitor\.enabled: .*float16"):
+        parse_family("cnn", with_overrides(cnn_params, changes))

@@ -197,3 +197,16 @@ def test_a_new_study_starts_from_the_configured_values_once(cnn_params, fashion_
         ),
     )
     assert study_module.WARM_START_ATTR not in study_module.run_study(cold, splits, spec).trials[0].user_attrs
+
+
+def test_a_warm_start_trial_cut_short_by_a_kill_is_queued_again(cnn_params, fashion_splits):
+    splits, spec = fashion_splits
+    config = parse_family("cnn", cnn_params)
+    study = study_module.open_study(config)
+    study.enqueue_trial({"model.dense.units": 64}, user_attrs={study_module.WARM_START_ATTR: True})
+    study.ask()  # the warm trial starts, and its process dies: it is left RUNNING
+    finished = study_module.run_study(config, splits, spec)
+    killed, *rest = finished.trials
+    assert killed.state == TrialState.FAIL and killed.user_attrs[study_module.STALE_ATTR]
+    warm = [t for t in rest if t.user_attrs.get(study_module.WARM_START_ATTR)]
+    assert len(warm) == 1 and warm[0].state in (TrialState.COMPLETE, TrialState.PRUNED)

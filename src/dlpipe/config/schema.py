@@ -101,6 +101,12 @@ class FamilyConfig(Strict):
                     f"{key}: {value!r} needs Keras' own compile and training step; family "
                     f"'{family.name}' compiles its own, so leave it at {default!r}"
                 )
+        if self.training.gradient_monitor.enabled and self.training.mixed_precision == "mixed_float16":
+            raise ValueError(
+                "training.gradient_monitor.enabled: the monitor differentiates an unscaled float16 "
+                "loss, whose small gradients underflow (false 'vanishing' warnings); use it with "
+                "mixed_precision 'none' or 'mixed_bfloat16'"
+            )
         initializer = getattr(self.model, "initializer", None)  # a family may name its own
         if getattr(initializer, "name", None) == "pretrained" and not family.supports_pretrained:
             raise ValueError(

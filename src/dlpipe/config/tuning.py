@@ -81,5 +81,5 @@ class TuningConfig(Strict):
     pruner: PrunerConfig = PrunerConfig()
     search_space: list[SearchParameter] = []
     # A new study's first trial is the configured values of the searched parameters (those the
-    # search space can hold), so tuning never ends worse than the defaults.
+    # search space can hold; the others are sampled), so the defaults are always among the trials.
     warm_start: bool = True

@@ -16,7 +16,9 @@ logger = logging.getLogger(__name__)
 
 
 def clip_like_optimizer(gradients: list[tf.Tensor], optimizer) -> list[tf.Tensor]:
-    """Clip ``gradients`` the way ``optimizer`` will before applying them (norm, value, global)."""
+    """Clip ``gradients`` the way ``optimizer`` will before applying them (norm, value, global);
+    for a loss-scaling wrapper, the way the optimizer it wraps will."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     if getattr(optimizer, "clipnorm", None):
         gradients = [tf.clip_by_norm(g, optimizer.clipnorm) for g in gradients]
     if getattr(optimizer, "clipvalue", None):

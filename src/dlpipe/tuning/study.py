@@ -194,6 +194,27 @@ class _TrialRunner:
             release_memory()
 
 
+def _warm_started(study: optuna.Study) -> bool:
+    """Whether the configured values were tried, are waiting, or failed on their own (a trial cut
+    short by a kill or SIGTERM, marked stale, does not count: they are queued again)."""
+    return any(t.user_attrs.get(WARM_START_ATTR) and not t.user_attrs.get(STALE_ATTR) for t in study.trials)
+
+
+def _enqueue_configured_values(study: optuna.Study, config: FamilyConfig) -> None:
+    tuning = config.tuning
+    defaults = configured_values(tuning.search_space, config.model_dump())
+    sampled = [entry.path for entry in tuning.search_space if entry.path not in defaults]
+    if sampled:
+        logger.info(
+            "Study '%s': configured values of %s lie outside the search space; the sampler picks them",
+            tuning.study_name,
+            sampled,
+        )
+    if defaults:
+        study.enqueue_trial(defaults, user_attrs={WARM_START_ATTR: True})
+        logger.info("Study '%s' starts from the configured values: %s", tuning.study_name, defaults)
+
+
 def run_study(
     config: FamilyConfig,
     splits: dict[str, np.ndarray],
@@ -211,11 +232,8 @@ def run_study(
     study = open_study(config)
     _fail_stale_trials(study)
     remaining = _trials_to_run(study, tuning.n_trials)
-    if tuning.warm_start and not study.trials and remaining:
-        defaults = configured_values(tuning.search_space, config.model_dump())
-        if defaults:
-            study.enqueue_trial(defaults, user_attrs={WARM_START_ATTR: True})
-            logger.info("Study '%s' starts from the configured values: %s", tuning.study_name, defaults)
+    if tuning.warm_start and remaining and not _warm_started(study):
+        _enqueue_configured_values(study, config)
     active = mlflow.active_run()
     session = study.user_attrs.get(SESSION_ATTR)
     if active is not None:
