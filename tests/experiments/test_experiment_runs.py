@@ -74,10 +74,17 @@ def test_every_arm_is_checked_against_its_data_even_when_it_shares_it(
     experiment = ExperimentBlock.model_validate(values).experiment
     checked = []
     monkeypatch.setattr(fits, "check_fits_data", lambda config, spec: checked.append(config.model.family))
-    monkeypatch.setattr(fits, "fit_and_measure", lambda arm, config, *args: {"arm": arm, "seed": config.seed})
-    monkeypatch.setattr(fits, "_store_path", lambda *args: tmp_path / "never-stored" / "fit.json")
+
+    def fit(arm, config, *args):
+        checked.append(f"fit {arm}")  # every check comes before the first fit
+        return {"arm": arm, "seed": config.seed}
+
+    monkeypatch.setattr(fits, "fit_and_measure", fit)
+    store = lambda block, arm, config, *_: tmp_path / f"{arm}-{config.seed}.json"  # noqa: E731
+    monkeypatch.setattr(fits, "_store_path", store)
     run_arms("experiment_cnn_vs_mlp", experiment, all_smoke_params, None)
-    assert checked == ["cnn", "mlp"]
+    fits_of = {arm: [f"fit {arm}"] * len(experiment.seeds) for arm in ("cnn", "mlp")}
+    assert checked == ["cnn", "mlp", *fits_of["cnn"], *fits_of["mlp"]]
 
 
 def test_a_diverging_arm_is_a_finding_with_its_epoch_not_an_error(all_smoke_params, tmp_path):

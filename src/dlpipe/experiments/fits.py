@@ -47,13 +47,15 @@ def run_arms(
 
     Each arm reads its own block's dataset, split with the block's seed (loaded once per distinct
     dataset and split seed); the seed of a fit sets the initial weights and the batch order, not
-    the split. Each arm's data is checked against its family, and its family's preparation done,
-    before it trains. A fit already in ``experiment.store_dir`` (same configuration, same split
+    the split. Every arm's data is checked against its family, and its family's preparation done,
+    before the first arm trains. A fit already in ``experiment.store_dir`` (same configuration, same split
     contents, same fit seed) is read from there: a rerun after a failure trains only the fits
     that were missing.
     """
     loaded: dict[str, tuple[dict[str, np.ndarray], DataSpec, str]] = {}
-    records = []
+    data_of_arm = {}
+    # Every arm's data is loaded and checked, and its family prepared, before any arm trains: a
+    # problem with the last arm costs no training time.
     for arm in experiment.arms:
         base = parameters[experiment.arm_block(arm)]
         unseeded = parse_node_config(base, overrides=experiment.arm_overrides(arm))
@@ -61,9 +63,12 @@ def run_arms(
         if data_key not in loaded:
             splits, spec = load_splits(unseeded.dataset, unseeded.seed)
             loaded[data_key] = (splits, spec, splits_digest(splits))
-        splits, spec, digest = loaded[data_key]
-        check_fits_data(unseeded, spec)
-        prepare_family(unseeded, spec, parameters)
+        check_fits_data(unseeded, loaded[data_key][1])
+        prepare_family(unseeded, loaded[data_key][1], parameters)
+        data_of_arm[arm] = loaded[data_key]
+    records = []
+    for arm, (splits, spec, digest) in data_of_arm.items():
+        base = parameters[experiment.arm_block(arm)]
         for seed in experiment.seeds:
             config = parse_node_config(base, overrides={**experiment.arm_overrides(arm), "seed": seed})
             path = _store_path(block, arm, config, spec, digest, experiment)
