@@ -195,9 +195,10 @@ class _TrialRunner:
 
 
 def _warm_started(study: optuna.Study) -> bool:
-    """Whether the configured values were tried, are waiting, or failed on their own (a trial cut
-    short by a kill or SIGTERM, marked stale, does not count: they are queued again)."""
-    return any(t.user_attrs.get(WARM_START_ATTR) and not t.user_attrs.get(STALE_ATTR) for t in study.trials)
+    """Whether the study is past its start: it holds a trial that was not cut short by a kill or
+    SIGTERM (those are marked stale), finished or queued. A study whose only trials were killed,
+    the warm one among them, is started again from the configured values."""
+    return any(not t.user_attrs.get(STALE_ATTR) for t in study.trials)
 
 
 def _enqueue_configured_values(study: optuna.Study, config: FamilyConfig) -> None:
