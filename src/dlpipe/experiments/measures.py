@@ -13,7 +13,7 @@ from dlpipe.config.experiment import Target
 from dlpipe.config.schema import FamilyConfig
 from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.spec import DataSpec
-from dlpipe.families import get_family
+from dlpipe.evaluation.learning_curve import test_metric_name
 from dlpipe.tasks import get_task
 from dlpipe.tasks.base import batch_fn
 from dlpipe.training.fit import encoded_targets, monitor_mode
@@ -65,8 +65,7 @@ class EpochRecorder(keras.callbacks.Callback):
 
 def main_metric(config: FamilyConfig) -> str:
     """The metric the arm's family (or task) is judged by, without its split prefix (``accuracy``)."""
-    main = get_family(config.model.family).main_metric or get_task(config.task).main_metric
-    return main.removeprefix("val_")
+    return test_metric_name(config).removeprefix("test_")
 
 
 def split_scores(

@@ -72,13 +72,16 @@ def suggest(trial: optuna.Trial, search_space: list[SearchParameter]) -> dict[st
 def configured_values(search_space: list[SearchParameter], config: dict[str, Any]) -> dict[str, Any]:
     """The configured value of each searched parameter (``{dotted path: value}``), for those the
     search space can sample: inside its range and on its step, or among its choices."""
+    from dlpipe.config.schema import get_path
+
     values: dict[str, Any] = {}
     for entry in search_space:
-        node: Any = config
-        for key in entry.path.split("."):
-            node = node.get(key) if isinstance(node, dict) else None
-        if node is not None and _holds(entry, node):
-            values[entry.path] = node
+        try:
+            value = get_path(config, entry.path)
+        except KeyError:
+            continue
+        if value is not None and _holds(entry, value):
+            values[entry.path] = value
     return values
 
 
