@@ -7,14 +7,20 @@ stay, so re-running the same command goes on from there instead of re-tuning or 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-_scope: dict = {"active": False, "on_success": []}
+_scope: dict = {"active": False, "on_success": [], "started": None}
 
 
 def begin() -> None:
     """Open a run: ``on_success`` actions wait for ``end``."""
-    _scope.update(active=True, on_success=[])
+    _scope.update(active=True, on_success=[], started=time.monotonic())
+
+
+def started_at() -> float | None:
+    """``time.monotonic()`` when the run in progress began; None outside a run."""
+    return _scope["started"] if _scope["active"] else None
 
 
 def active() -> bool:

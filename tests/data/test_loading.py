@@ -45,6 +45,38 @@ def test_splits_are_seeded_and_disjoint(smoke_params):
     assert not any(row.tobytes() in train_rows for row in first["x_val"])
 
 
+def test_a_limited_run_reads_only_its_examples_and_gets_the_rows_a_full_read_would_select(
+    smoke_params, monkeypatch
+):
+    from tests.conftest import DATA_DIR
+
+    dataset = {**smoke_params["cnn"]["dataset"], "data_dir": str(DATA_DIR)}
+    limited = DatasetConfig.model_validate(dataset)
+    whole = DatasetConfig.model_validate({**dataset, "train_limit": None, "test_limit": None})
+    decoded = []
+    original = loading._split_dataset
+
+    def counting(builder, split, kept, **args):
+        decoded.append((split, None if kept is None else len(kept)))
+        return original(builder, split, kept, **args)
+
+    monkeypatch.setattr(loading, "_split_dataset", counting)
+    small, _ = load_splits(limited, seed=3)
+    # 400 training and 40 validation images from `train`, 200 from `test`: nothing else decoded.
+    assert sorted(decoded) == [("test", 200), ("train", 440)]
+    full, _ = load_splits(whole, seed=3)
+    assert sorted(decoded[2:]) == [("test", None), ("train", None)]
+    # The same seeded selection as reading everything: the limits keep a prefix of its order.
+    np.testing.assert_array_equal(small["x_train"], full["x_train"][:400])
+    np.testing.assert_array_equal(small["y_train"], full["y_train"][:400])
+    np.testing.assert_array_equal(small["x_val"], full["x_val"][:40])
+    rng = np.random.default_rng(3)
+    rng.permutation(len(full["x_train"]) + len(full["x_val"]))
+    test_rows = rng.permutation(len(full["x_test"]))[:200]
+    np.testing.assert_array_equal(small["x_test"], full["x_test"][test_rows])
+    np.testing.assert_array_equal(small["y_test"], full["y_test"][test_rows])
+
+
 def test_missing_local_files_fail_fast_naming_dataset_and_places(tmp_path, monkeypatch):
     monkeypatch.delenv("DLPIPE_FASHION_MNIST_DIR", raising=False)
     empty = tmp_path / "nowhere"

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError, create_model, model_validator
 
+from dlpipe.config.budget import BudgetConfig
 from dlpipe.config.common import ConfigError, Strict, config_error, describe_error
 from dlpipe.config.data import AugmentationConfig, DatasetConfig
 from dlpipe.config.learning_curve import LearningCurveConfig
@@ -39,6 +40,7 @@ class FamilyConfig(Strict):
     task: str | None = None
     training: TrainingConfig = TrainingConfig()
     tuning: TuningConfig
+    budget: BudgetConfig = BudgetConfig()
     learning_curve: LearningCurveConfig = LearningCurveConfig()
     registry: RegistryConfig = RegistryConfig()
 

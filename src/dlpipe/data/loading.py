@@ -109,19 +109,51 @@ def _damaged(builder, split: str, err: Exception) -> DatasetUnavailableError:
     )
 
 
-def _read_examples(builder, split: str, **as_dataset_args) -> list:
+def _split_dataset(builder, split: str, kept: np.ndarray | None, **as_dataset_args):
+    """The split as a tf.data pipeline; with ``kept`` (sorted indices), only those examples, their
+    images decoded after the others are dropped (a limited run decodes a few hundred, not 60,000)."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    if kept is None:
+        return builder.as_dataset(split=split, **as_dataset_args)
+    input_key = builder.info.supervised_keys[0]
+    feature = builder.info.features[input_key]
+    skip = isinstance(feature, tfds.features.Image | tfds.features.Video)
+    decoders = {input_key: tfds.decode.SkipDecoding()} if skip else None
+    dataset = builder.as_dataset(split=split, shuffle_files=False, as_supervised=True, decoders=decoders)
+    wanted = np.zeros(builder.info.splits[split].num_examples, dtype=bool)
+    wanted[kept] = True
+    wanted = tf.constant(wanted)
+    dataset = (
+        dataset.enumerate().filter(lambda index, example: tf.gather(wanted, index)).map(lambda _, pair: pair)
+    )
+    if skip:
+        dataset = dataset.map(
+            lambda x, y: (feature.decode_example(x), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    # As TFDS does for batch_size=-1: the whole selection as tensors.
+    return (
+        dataset.batch(len(kept)).get_single_element() if as_dataset_args.get("batch_size") == -1 else dataset
+    )
+
+
+def _read_examples(builder, split: str, kept: np.ndarray | None = None, **as_dataset_args) -> list:
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     try:
-        return list(tfds.as_numpy(builder.as_dataset(split=split, **as_dataset_args)))
+        return list(tfds.as_numpy(_split_dataset(builder, split, kept, **as_dataset_args)))
     except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
         raise _damaged(builder, split, err) from None
 
 
-def read_supervised_split(builder, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(inputs, targets, lengths)`` of a split; inputs of varying length are right-padded with
-    zeros to the longest, and ``lengths`` holds each example's true length (None when fixed)."""
+def read_supervised_split(
+    builder, split: str, kept: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(inputs, targets, lengths, kept)`` of a split, or of its examples ``kept`` (sorted indices;
+    None: all). Inputs of varying length are right-padded with zeros to the longest, and ``lengths``
+    holds each example's true length (None when fixed)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -130,18 +162,18 @@ def read_supervised_split(builder, split: str) -> tuple[np.ndarray, np.ndarray, 
     if None not in shape:
         try:
             inputs, targets = tfds.as_numpy(
-                builder.as_dataset(split=split, as_supervised=True, batch_size=-1)
+                _split_dataset(builder, split, kept, as_supervised=True, batch_size=-1)
             )
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
             raise _damaged(builder, split, err) from None
-        return inputs, targets, None
-    examples = _read_examples(builder, split, as_supervised=True)
+        return inputs, targets, None, kept
+    examples = _read_examples(builder, split, kept, as_supervised=True)
     lengths = np.array([len(x) for x, _ in examples])
     first = examples[0][0]
     inputs = np.zeros((len(examples), lengths.max(), *first.shape[1:]), dtype=first.dtype)
     for index, (x, _) in enumerate(examples):
         inputs[index, : len(x)] = x
-    return inputs, np.array([y for _, y in examples]), lengths
+    return inputs, np.array([y for _, y in examples]), lengths, kept
 
 
 def read_series(builder) -> np.ndarray:
@@ -191,13 +223,16 @@ def load_splits(config: DatasetConfig, seed: int) -> tuple[dict[str, np.ndarray]
                 f"dataset.name: '{config.name}' has splits {sorted(names)}; dlpipe needs 'train' "
                 f"and 'test' (missing {sorted(missing)})"
             )
-        read = {
-            split: read_supervised_split(builder, split)
+        sizes = {
+            split: builder.info.splits[split].num_examples
             for split in ("train", "test", "validation")
             if split in names
         }
-        arrays = splitting.supervised_splits(read, config, seed)
-        padded = any(lengths is not None for _, _, lengths in read.values())
+        selection = splitting.split_selection(sizes, config, seed)
+        needed = splitting.needed_examples(selection, sizes)
+        read = {split: read_supervised_split(builder, split, needed[split]) for split in sizes}
+        arrays = splitting.supervised_splits(read, selection)
+        padded = any(entry[2] is not None for entry in read.values())
         if config.noise_steps:
             if arrays["x_train"].ndim != 3:
                 raise DatasetUnavailableError(

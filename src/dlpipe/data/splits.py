@@ -20,14 +20,19 @@ def _pad_time(inputs: np.ndarray, length: int) -> np.ndarray:
     return padded
 
 
-def supervised_splits(read: dict[str, tuple], config: DatasetConfig, seed: int) -> dict[str, np.ndarray]:
-    """Seeded train/validation/test arrays from the builder's splits (see ``load_splits``)."""
-    x_full, y_full, _ = read["train"]
-    x_test, y_test, _ = read["test"]
+def split_selection(sizes: dict[str, int], config: DatasetConfig, seed: int) -> dict[str, np.ndarray | None]:
+    """Which examples of the builder's splits (``sizes``: examples per split) make dlpipe's splits.
+
+    Returns indices into the builder's ``train`` split for ``train`` and (when the builder has no
+    validation split of its own) ``val``, and into its ``test`` split for ``test``; None means the
+    whole split, in order. The validation split is the builder's own when it has one, else a seeded
+    random ``validation_fraction`` of its ``train`` split; ``train_limit``/``test_limit`` keep a
+    seeded random subset. Known before any example is read, so a limited run decodes only these.
+    """
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(x_full))
-    if "validation" in read:
-        x_val, y_val, _ = read["validation"]
+    order = rng.permutation(sizes["train"])
+    val_idx = None
+    if "validation" in sizes:
         train_idx = order
         if config.train_limit is not None:
             train_idx = train_idx[: config.train_limit]
@@ -37,19 +42,58 @@ def supervised_splits(read: dict[str, tuple], config: DatasetConfig, seed: int) 
         if config.train_limit is not None:
             train_idx = train_idx[: config.train_limit]
             val_idx = val_idx[: max(1, round(config.train_limit * config.validation_fraction))]
-        x_val, y_val = x_full[val_idx], y_full[val_idx]
+    test_idx = None
     if config.test_limit is not None:
-        test_idx = rng.permutation(len(x_test))[: config.test_limit]
-        x_test, y_test = x_test[test_idx], y_test[test_idx]
+        test_idx = rng.permutation(sizes["test"])[: config.test_limit]
+    return {"train": train_idx, "val": val_idx, "test": test_idx}
+
+
+def needed_examples(
+    selection: dict[str, np.ndarray | None], sizes: dict[str, int]
+) -> dict[str, np.ndarray | None]:
+    """The sorted indices each builder split must be read for ``selection``; None: all of it."""
+    from_train = np.unique(
+        np.concatenate([i for i in (selection["train"], selection["val"]) if i is not None])
+    )
+    needed = {"train": from_train if len(from_train) < sizes["train"] else None, "test": selection["test"]}
+    if needed["test"] is not None:
+        needed["test"] = np.sort(needed["test"])
+    if "validation" in sizes:
+        needed["validation"] = None
+    return needed
+
+
+def supervised_splits(
+    read: dict[str, tuple], selection: dict[str, np.ndarray | None]
+) -> dict[str, np.ndarray]:
+    """Train/validation/test arrays from what was read of the builder's splits.
+
+    ``read[split]`` is ``(inputs, targets, lengths, kept)``: ``kept`` holds the sorted builder
+    indices that were read (None: the whole split), so ``selection``'s indices are found among them.
+    """
+
+    def pick(split: str, indices: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        inputs, targets, _, kept = read[split]
+        if indices is None:
+            return inputs, targets
+        rows = indices if kept is None else np.searchsorted(kept, indices)
+        return inputs[rows], targets[rows]
+
+    x_train, y_train = pick("train", selection["train"])
+    if selection["val"] is None:
+        x_val, y_val = pick("validation", None)
+    else:
+        x_val, y_val = pick("train", selection["val"])
+    x_test, y_test = pick("test", selection["test"])
     arrays = {
-        "x_train": x_full[train_idx],
-        "y_train": y_full[train_idx],
+        "x_train": x_train,
+        "y_train": y_train,
         "x_val": x_val,
         "y_val": y_val,
         "x_test": x_test,
         "y_test": y_test,
     }
-    if any(lengths is not None for _, _, lengths in read.values()):
+    if any(entry[2] is not None for entry in read.values()):
         # Every split padded to the same length, so one array shape serves all of them.
         longest = max(arrays[key].shape[1] for key in ("x_train", "x_val", "x_test"))
         for key in ("x_train", "x_val", "x_test"):

@@ -9,10 +9,12 @@ import json
 def configuration_fingerprint(config, data_spec) -> str:
     """A short hash of everything that shapes a trained model: a backup resumes only with its own.
 
-    Output paths and verbosity are left out: moving them does not change what is trained.
+    Output paths and verbosity are left out: moving them does not change what is trained; so is
+    the run's budget, which only decides how many of the configured epochs are trained.
     """
     dumped = config.model_dump(mode="json")
     dumped.pop("tuning", None)
+    dumped.pop("budget", None)
     for key in ("backup_dir", "checkpoint_dir", "verbose"):
         dumped["training"].pop(key, None)
     for key in ("data_dir", "source_dirs", "network_timeout_s"):

@@ -20,9 +20,11 @@ from dlpipe.config.schema import FamilyConfig, parse_family, with_overrides
 from dlpipe.data.spec import DataSpec
 from dlpipe.interrupts import RunTerminated, termination_requested
 from dlpipe.tracking import MlflowEpochLogger
+from dlpipe.training.budget import EpochTimer, tuning_timeout
 from dlpipe.training.fit import fit_model
 from dlpipe.training.guards import NanGuard, TerminationGuard
 from dlpipe.tuning.memory import forget_graphs_of_finished_models, release_memory
+from dlpipe.tuning.pace import record_pace
 from dlpipe.tuning.search_space import configured_values, suggest
 from dlpipe.tuning.storage import StudyStorageError, open_study
 from dlpipe.tuning.trial_runs import SESSION_TAG, adopt_session_trial_runs, fail_stale_trial_runs
@@ -139,7 +141,8 @@ class _TrialRunner:
         if run_id:
             callbacks.append(MlflowEpochLogger(run_id))
         callbacks += self.fit_callbacks
-        callbacks.append(KerasPruningCallback(trial, tuning.metric))
+        timer = EpochTimer()
+        callbacks += [timer, KerasPruningCallback(trial, tuning.metric)]
         state, value = "FAIL", None
         if termination_requested():
             self.study.stop()
@@ -187,6 +190,12 @@ class _TrialRunner:
                     self.client.set_tag(run_id, "dlpipe.fail_reason", reason)
             raise
         finally:
+            record_pace(
+                trial,
+                timer,
+                len(self.splits["x_train"][: tuning.train_subset]),
+                len(self.splits["x_val"][: tuning.validation_subset]),
+            )
             self._end_run(run_id, state, value, trial.number)
             # Each trial leaves its model behind: without this, every new model adds to the same
             # Keras state and memory grows trial after trial.
@@ -255,7 +264,7 @@ def run_study(
         study.optimize(
             runner,
             n_trials=remaining,
-            timeout=tuning.timeout_s,
+            timeout=tuning_timeout(config.budget, tuning.timeout_s),
             catch=(Exception,),
             gc_after_trial=True,
             callbacks=trial_callbacks,

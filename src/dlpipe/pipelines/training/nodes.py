@@ -14,11 +14,13 @@ from dlpipe.config.schema import parse_node_config
 from dlpipe.data.spec import DataSpec
 from dlpipe.models.geometry import model_summary_text
 from dlpipe.tracking import MlflowEpochLogger, try_tracking
+from dlpipe.training.budget import BudgetDeadline, RunBudget, planned_epochs
 from dlpipe.training.callbacks import (
     build_training_callbacks,
     configuration_fingerprint,
 )
 from dlpipe.training.fit import fit_model, iterations_per_epoch, monitor_mode
+from dlpipe.tuning.pace import measured_pace
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +63,15 @@ def train_model(
         family_config.training,
         mode=monitor_mode(family_config, family_config.training.early_stopping.monitor),
         mlflow_run_id=run_id,
+        # Of the configuration before the budget's plan: a rerun that plans other epochs from
+        # what is left of its budget still resumes this training's backup.
         fingerprint=configuration_fingerprint(family_config, spec),
         # Inside a Kedro run the trained model is kept until the run has saved it.
         keep_finished=run_scope.active(),
     )
+    if family_config.budget.seconds is not None:
+        family_config, deadline = _plan_within_budget(family_config, dataset_splits, run_id)
+        callbacks.append(deadline)
     model, history = fit_model(
         family_config,
         dataset_splits,
@@ -82,3 +89,39 @@ def train_model(
         if restored:
             logger.info("Logged the %d epoch(s) restored from the backup to this run", restored)
     return model, history
+
+
+def _plan_within_budget(family_config, dataset_splits, run_id):
+    """The configuration with as many epochs as fit in what is left of the budget at the best
+    trial's pace, and the callback that stops training at the budget's training deadline."""
+    budget = RunBudget(family_config.budget)
+    measured = measured_pace(family_config) if family_config.tuning.enabled else None
+    maximum = family_config.training.epochs
+    left = budget.training_seconds_left()
+    if measured is None:
+        epochs = maximum
+        logger.info(
+            "Budget: %.0f s left for training; no trial pace measured, so up to %d epochs until the "
+            "budget's deadline",
+            left,
+            epochs,
+        )
+    else:
+        pace, trial = measured
+        num_train, num_val = len(dataset_splits["x_train"]), len(dataset_splits["x_val"])
+        epochs = planned_epochs(maximum, left, pace, num_train, num_val)
+        logger.info(
+            "Budget: %.0f s left for training, an epoch takes about %.0f s (trial %d's pace): %d of "
+            "at most %d epochs",
+            left,
+            pace.epoch_seconds(num_train, num_val),
+            trial,
+            epochs,
+            maximum,
+        )
+    if run_id is not None:
+        try_tracking("log the budget's plan", mlflow.log_params, {"budget.planned_epochs": epochs})
+    planned = family_config.model_copy(
+        update={"training": family_config.training.model_copy(update={"epochs": epochs})}
+    )
+    return planned, BudgetDeadline(budget.training_deadline())
