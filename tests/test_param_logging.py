@@ -13,3 +13,24 @@ def test_a_single_block_run_logs_its_keys_without_the_block_name_and_not_every_b
 def test_a_run_of_several_blocks_keeps_their_names_apart():
     inputs = {"params:cnn": {"seed": 42}}
     assert family_independent_inputs(inputs, {"cnn", "mlp"}) == inputs
+
+
+def test_each_parameter_input_is_logged_once_per_run(monkeypatch):
+    from types import SimpleNamespace
+
+    from kedro_mlflow.framework.hooks import MlflowHook
+
+    from dlpipe.param_logging import FamilyIndependentMlflowHook
+
+    logged = []
+    monkeypatch.setattr(MlflowHook, "before_pipeline_run", lambda self, **kwargs: None)
+    monkeypatch.setattr(MlflowHook, "before_node_run", lambda self, **kwargs: logged.append(kwargs["inputs"]))
+    hook = FamilyIndependentMlflowHook()
+    pipeline = SimpleNamespace(nodes=[SimpleNamespace(namespace="cnn.training")])
+    node_inputs = {"params:cnn": {"seed": 1}, "cnn.dataset_splits": object()}
+    for _ in range(2):  # two runs in one process
+        hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=None)
+        for _ in range(3):  # three nodes reading the same block
+            hook.before_node_run(node=None, catalog=None, inputs=node_inputs, is_async=False)
+    first = {"params:pipeline": "cnn", "params:seed": 1}
+    assert logged == [first, {}, {}, first, {}, {}]

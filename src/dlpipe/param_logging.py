@@ -34,23 +34,25 @@ def family_independent_inputs(inputs: dict[str, Any], namespaces: set[str]) -> d
 
 
 class FamilyIndependentMlflowHook(MlflowHook):
-    """kedro-mlflow's hook, logging parameters by ``family_independent_inputs``; settings.py
+    """kedro-mlflow's hook, logging parameters by ``family_independent_inputs``, each parameter
+    input once per run (every node of a block reads the same ``params:<block>``, and kedro-mlflow
+    would log its hundred keys again, one database write each, before every node); settings.py
     registers it in place of kedro-mlflow's own."""
 
     def __init__(self):
         super().__init__()
         self._namespaces: set[str] = set()
+        self._logged: set[str] = set()
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         self._namespaces = {node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}
+        self._logged = set()
         super().before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs, is_async) -> None:
-        super().before_node_run(
-            node=node,
-            catalog=catalog,
-            inputs=family_independent_inputs(inputs, self._namespaces),
-            is_async=is_async,
-        )
+        logged = family_independent_inputs(inputs, self._namespaces)
+        fresh = {name: value for name, value in logged.items() if name not in self._logged}
+        self._logged.update(fresh)
+        super().before_node_run(node=node, catalog=catalog, inputs=fresh, is_async=is_async)

@@ -117,6 +117,7 @@ def test_a_budgeted_run_tunes_within_its_share_and_trains_the_epochs_that_fit(
 
 def test_without_a_budget_trials_and_epochs_are_as_configured(cnn_params, fashion_splits):
     splits, spec = fashion_splits
+    cnn_params["budget"] = {"seconds": None}
     info = spec.model_dump(mode="json")
     _, trials = tune_hyperparameters(splits, info, [], cnn_params)
     assert len(trials) == cnn_params["tuning"]["n_trials"]

@@ -35,6 +35,21 @@ def test_one_epoch_under_mixed_precision_is_finite_with_a_float32_output(
     assert keras.config.dtype_policy().name == "float32"
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_takes_bfloat16_only_where_the_cpu_computes_it_natively(
+    cnn_params, tiny_splits, native, monkeypatch
+):
+    from dlpipe.training import fit as fit_module
+
+    monkeypatch.setattr(fit_module, "native_bfloat16_cpu", lambda: native)
+    monkeypatch.setattr(keras.distribution, "list_devices", lambda kind=None: [])  # a CPU-only machine
+    splits, spec = tiny_splits
+    config = parse_family("cnn", with_overrides(cnn_params, {"training.mixed_precision": "auto"}))
+    model, history = fit_model(config, splits, spec, epochs=1, callbacks=[])
+    assert model.dtype_policy.name == ("mixed_bfloat16" if native else "float32")
+    assert math.isfinite(history["loss"][0])
+
+
 def test_xla_compiles_the_training_step(cnn_params, tiny_splits):
     splits, spec = tiny_splits
     config = parse_family("cnn", with_overrides(cnn_params, {"training.jit_compile": True}))

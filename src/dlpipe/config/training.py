@@ -97,8 +97,9 @@ class TrainingConfig(Strict):
     strategy: Literal[STRATEGIES] = "auto"  # type: ignore[valid-type]
     # mixed_float16 / mixed_bfloat16: layers compute in 16 bits and keep float32 weights; the
     # output layer stays float32 and Keras scales a float16 loss. Fast on GPUs with tensor cores;
-    # a CPU emulates float16 (see benchmarks/mixed_precision.py).
-    mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"
+    # a CPU emulates float16 (see benchmarks/mixed_precision.py). auto: mixed_bfloat16 on a
+    # machine without a GPU whose CPU computes bfloat16 natively (AVX512-BF16 or AMX), else none.
+    mixed_precision: Literal["none", "auto", "mixed_float16", "mixed_bfloat16"] = "none"
     # XLA compilation of the training and evaluation steps: "auto" lets Keras decide.
     jit_compile: Literal["auto"] | bool = "auto"
     checkpoint_dir: str = "data/06_models/checkpoints"
