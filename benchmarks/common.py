@@ -19,7 +19,9 @@ TFDS_DIR = PROJECT_ROOT / "data" / "01_raw" / "tfds"
 
 
 def project_params(family: str = "cnn", env: str = "base") -> dict[str, Any]:
-    """The family's parameters as `kedro run --env=<env>` sees them (a deep copy)."""
+    """The family's parameters as `kedro run --env=<env>` sees them (a deep copy), in float32 and
+    without the run budget: the benchmarks compare like with like (a block's ``auto`` precision is
+    bfloat16 on some CPUs) and set their own limits."""
     from kedro.config import OmegaConfigLoader
 
     loader = OmegaConfigLoader(
@@ -28,7 +30,10 @@ def project_params(family: str = "cnn", env: str = "base") -> dict[str, Any]:
         default_run_env=env,
         merge_strategy={"parameters": "soft"},
     )
-    return copy.deepcopy(loader["parameters"][family])
+    params = copy.deepcopy(loader["parameters"][family])
+    params.setdefault("training", {})["mixed_precision"] = "none"
+    params.pop("budget", None)
+    return params
 
 
 def scratch_overrides(scratch: str) -> dict[str, Any]:

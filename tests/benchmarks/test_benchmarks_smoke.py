@@ -23,6 +23,8 @@ BENCHMARKS = {
         "dlpipe_best_val_accuracy",
         "kerastuner_best_val_accuracy",
         "dlpipe_trials",
+        "dlpipe_cold_trials",
+        "dlpipe_cold_best_val_accuracy",
         "kerastuner_trials",
     ],
     "memory_across_trials.py": ["rss_trial_2_mib", "rss_ratio_last_over_2"],
@@ -33,7 +35,8 @@ BENCHMARKS = {
         "import_stack_s",
         "added_over_stack_s",
     ],
-    "end_to_end.py": ["wall_s", "test_accuracy"],
+    "end_to_end.py": ["wall_s", "test_accuracy", "trials", "epochs_trained"],
+    "cnn_ablation.py": ["previous_default_test_accuracy", "plus_budget_wall_s"],
     "rnn_cells.py": [
         "simple_rnn_test_accuracy_median",
         "lstm_test_accuracy_median",
