@@ -156,6 +156,8 @@ def _isolated(params: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     params["training"]["checkpoint_dir"] = str(tmp_path / "checkpoints")
     params["training"]["backup_dir"] = str(tmp_path / "backup")
     params["training"]["verbose"] = 0
+    # float32 on every machine (`auto` is bfloat16 on some CPUs): the same numbers everywhere.
+    params["training"]["mixed_precision"] = "none"
     params["tuning"]["storage_path"] = str(tmp_path / "study.db")
     return params
 

@@ -36,6 +36,8 @@ def shrunk_block(params: dict[str, Any], tmp_path: Path, *, epochs: int | None =
         training["epochs"] = epochs
     training.update(
         verbose=0,
+        # float32 on every machine (`auto` is bfloat16 on some CPUs): the same numbers everywhere.
+        mixed_precision="none",
         checkpoint_dir=str(tmp_path / "checkpoints"),
         backup_dir=str(tmp_path / "backup"),
     )

@@ -86,33 +86,73 @@ def test_the_budget_does_not_change_which_backup_a_training_resumes(cnn_params, 
     assert configuration_fingerprint(plain, spec) == configuration_fingerprint(budgeted, spec)
 
 
-def test_a_budgeted_run_tunes_within_its_share_and_trains_the_epochs_that_fit(
-    cnn_params, fashion_splits, pipeline_run, caplog
+def test_the_study_gets_its_share_of_what_is_left_and_at_least_a_second(pipeline_run):
+    from dlpipe.config.budget import BudgetConfig
+    from dlpipe.training.budget import tuning_timeout
+
+    budget = BudgetConfig(seconds=100, tuning_share=0.3, reserve_s=10)
+    run_scope._scope["started"] = time.monotonic() - 10  # the run began 10 s ago
+    assert 19 < tuning_timeout(budget, None) <= 20
+    assert tuning_timeout(budget, 5.0) == 5.0  # a shorter configured timeout stands
+    run_scope._scope["started"] = time.monotonic() - 60  # the share is spent: one trial still runs
+    assert tuning_timeout(budget, None) == 1.0
+    assert tuning_timeout(BudgetConfig(), 7.0) == 7.0  # no budget: as configured
+
+
+def test_trials_record_their_pace_and_a_session_cut_by_the_budget_is_not_tuned_again(
+    cnn_params, fashion_splits, pipeline_run
 ):
     splits, spec = fashion_splits
     info = spec.model_dump(mode="json")
     cnn_params["tuning"]["n_trials"] = 50
-    cnn_params["training"]["epochs"] = 200
-    cnn_params["training"]["early_stopping"]["enabled"] = False
-    # The run began long enough ago that the study's share (30 % of 30 s) is nearly spent.
     cnn_params["budget"] = {"seconds": 30, "tuning_share": 0.3, "reserve_s": 5}
-    run_scope._scope["started"] = time.monotonic() - 7
+    run_scope._scope["started"] = time.monotonic() - 8.5  # 0.5 s of the study's 9 s left
     _, trials = tune_hyperparameters(splits, info, [], cnn_params)
-    assert 1 <= len(trials) < 50  # stopped by the budget's share, not by n_trials
+    assert len(trials) == 1  # the timeout (at least a second) lets one trial start, not 50
     config = parse_family("cnn", cnn_params)
     study = open_study(config)
-    assert all(attr in trial.user_attrs for trial in study.trials for attr in PACE_ATTRS)
-    pace, best_number = measured_pace(config)
-    assert best_number == study.best_trial.number
+    trial = study.trials[0]
+    assert all(trial.user_attrs[attr] > 0 for attr in PACE_ATTRS)
+    assert measured_pace(config) == (Pace(*(trial.user_attrs[attr] for attr in PACE_ATTRS)), 0)
+    # The run fails later (say in training) and is run again: the session it cut short is done.
+    run_scope._scope["started"] = time.monotonic()
+    _, trials_again = tune_hyperparameters(splits, info, [], cnn_params)
+    assert len(trials_again) == 1
 
-    left = RunBudget(config.budget).training_seconds_left()
-    expected = planned_epochs(200, left, pace, len(splits["x_train"]), len(splits["x_val"]))
+
+def test_the_pace_is_the_best_trials_else_the_latest_measured(cnn_params):
+    import optuna
+
+    config = parse_family("cnn", cnn_params)
+    study = open_study(config)
+    paced = dict(zip(PACE_ATTRS, (0.002, 0.001), strict=True))
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs=paced))
+    study.add_trial(optuna.trial.create_trial(value=0.9))  # the best, from before paces were kept
+    assert measured_pace(config) == (Pace(0.002, 0.001), 0)
+    study.add_trial(
+        optuna.trial.create_trial(value=0.95, user_attrs=dict(zip(PACE_ATTRS, (0.003, 0.002), strict=True)))
+    )
+    assert measured_pace(config) == (Pace(0.003, 0.002), 2)
+
+
+def test_the_final_training_trains_the_epochs_that_fit_at_the_measured_pace(
+    cnn_params, fashion_splits, pipeline_run, monkeypatch, caplog
+):
+    from dlpipe.pipelines.training import nodes as training_nodes
+
+    splits, spec = fashion_splits
+    num_train, num_val = len(splits["x_train"]), len(splits["x_val"])
+    # An epoch of exactly 1 s at this pace: 10 s left hold 9 epochs with the 10 % margin.
+    pace = Pace(0.8 / num_train, 0.2 / num_val)
+    monkeypatch.setattr(training_nodes, "measured_pace", lambda config: (pace, 7))
+    monkeypatch.setattr(RunBudget, "training_seconds_left", lambda self: 10.0)
+    cnn_params["training"]["epochs"] = 200
+    cnn_params["training"]["early_stopping"]["enabled"] = False
+    cnn_params["budget"] = {"seconds": 3600}  # its deadline is far: the plan alone decides
     with caplog.at_level(logging.INFO, logger="dlpipe.pipelines.training.nodes"):
-        _, history = train_model(splits, info, [], {}, cnn_params)
-    assert 1 <= expected < 200
-    # Planned from the pace (the clock moved on a little since `expected`), or stopped by the deadline.
-    assert expected - 1 <= len(history["loss"]) <= expected
-    assert f"(trial {best_number}'s pace)" in caplog.text
+        _, history = train_model(splits, spec.model_dump(mode="json"), [], {}, cnn_params)
+    assert len(history["loss"]) == 9
+    assert "(trial 7's pace): 9 of at most 200 epochs" in caplog.text
 
 
 def test_without_a_budget_trials_and_epochs_are_as_configured(cnn_params, fashion_splits):

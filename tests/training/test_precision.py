@@ -19,7 +19,7 @@ def test_one_epoch_under_mixed_precision_is_finite_with_a_float32_output(
 ):
     splits, spec = tiny_splits
     config = parse_family("cnn", with_overrides(cnn_params, {"training.mixed_precision": policy}))
-    with caplog.at_level(logging.WARNING, logger="dlpipe.training.fit"):
+    with caplog.at_level(logging.WARNING, logger="dlpipe.training.precision"):
         model, history = fit_model(config, splits, spec, epochs=1, callbacks=[])
     assert math.isfinite(history["loss"][0]) and math.isfinite(history["val_loss"][0])
     assert model.dtype_policy.name == policy
@@ -39,9 +39,9 @@ def test_one_epoch_under_mixed_precision_is_finite_with_a_float32_output(
 def test_auto_takes_bfloat16_only_where_the_cpu_computes_it_natively(
     cnn_params, tiny_splits, native, monkeypatch
 ):
-    from dlpipe.training import fit as fit_module
+    from dlpipe.training import precision
 
-    monkeypatch.setattr(fit_module, "native_bfloat16_cpu", lambda: native)
+    monkeypatch.setattr(precision, "native_bfloat16_cpu", lambda: native)
     monkeypatch.setattr(keras.distribution, "list_devices", lambda kind=None: [])  # a CPU-only machine
     splits, spec = tiny_splits
     config = parse_family("cnn", with_overrides(cnn_params, {"training.mixed_precision": "auto"}))

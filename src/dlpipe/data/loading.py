@@ -110,8 +110,9 @@ def _damaged(builder, split: str, err: Exception) -> DatasetUnavailableError:
 
 
 def _split_dataset(builder, split: str, kept: np.ndarray | None, **as_dataset_args):
-    """The split as a tf.data pipeline; with ``kept`` (sorted indices), only those examples, their
-    images decoded after the others are dropped (a limited run decodes a few hundred, not 60,000)."""
+    """The split as a tf.data pipeline; with ``kept`` (sorted indices), only those examples, an
+    image or video input decoded after the others are dropped (a limited run decodes a few hundred
+    images, not 60,000)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -148,12 +149,24 @@ def _read_examples(builder, split: str, kept: np.ndarray | None = None, **as_dat
         raise _damaged(builder, split, err) from None
 
 
+def _check_count(builder, split: str, read: int, kept: np.ndarray | None) -> None:
+    # The selection maps rows by the split's recorded size: files that hold another number of
+    # examples would shift every row silently.
+    expected = builder.info.splits[split].num_examples if kept is None else len(kept)
+    if read != expected:
+        raise DatasetUnavailableError(
+            f"Dataset '{builder.name}', split '{split}': read {read} examples where its description "
+            f"promises {expected}. Delete {builder.data_dir} and run again to rebuild it."
+        )
+
+
 def read_supervised_split(
     builder, split: str, kept: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """``(inputs, targets, lengths, kept)`` of a split, or of its examples ``kept`` (sorted indices;
-    None: all). Inputs of varying length are right-padded with zeros to the longest, and ``lengths``
-    holds each example's true length (None when fixed)."""
+    None: all). Inputs of varying length are right-padded with zeros to the longest of those read
+    (so a limited run pads to its own longest example), and ``lengths`` holds each example's true
+    length (None when fixed)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -166,8 +179,10 @@ def read_supervised_split(
             )
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
             raise _damaged(builder, split, err) from None
+        _check_count(builder, split, len(inputs), kept)
         return inputs, targets, None, kept
     examples = _read_examples(builder, split, kept, as_supervised=True)
+    _check_count(builder, split, len(examples), kept)
     lengths = np.array([len(x) for x, _ in examples])
     first = examples[0][0]
     inputs = np.zeros((len(examples), lengths.max(), *first.shape[1:]), dtype=first.dtype)

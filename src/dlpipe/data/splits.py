@@ -55,9 +55,11 @@ def needed_examples(
     from_train = np.unique(
         np.concatenate([i for i in (selection["train"], selection["val"]) if i is not None])
     )
-    needed = {"train": from_train if len(from_train) < sizes["train"] else None, "test": selection["test"]}
-    if needed["test"] is not None:
-        needed["test"] = np.sort(needed["test"])
+    from_test = selection["test"]
+    needed = {
+        "train": from_train if len(from_train) < sizes["train"] else None,
+        "test": np.sort(from_test) if from_test is not None and len(from_test) < sizes["test"] else None,
+    }
     if "validation" in sizes:
         needed["validation"] = None
     return needed

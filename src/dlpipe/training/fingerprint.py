@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from dlpipe.training.precision import resolved_precision
+
 
 def configuration_fingerprint(config, data_spec) -> str:
     """A short hash of everything that shapes a trained model: a backup resumes only with its own.
@@ -13,6 +15,8 @@ def configuration_fingerprint(config, data_spec) -> str:
     the run's budget, which only decides how many of the configured epochs are trained.
     """
     dumped = config.model_dump(mode="json")
+    # What `auto` means on this machine: a bfloat16 backup must not resume as float32 elsewhere.
+    dumped["training"]["mixed_precision"] = resolved_precision(config.training.mixed_precision)
     dumped.pop("tuning", None)
     dumped.pop("budget", None)
     for key in ("backup_dir", "checkpoint_dir", "verbose"):

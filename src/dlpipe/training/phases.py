@@ -12,6 +12,7 @@ import keras
 from dlpipe.families import TrainingPhase
 from dlpipe.training.backup import BackupUnreadableError, TrainingBackup
 from dlpipe.training.backup_folders import FINISHED, read_metadata
+from dlpipe.training.budget import BudgetDeadline
 from dlpipe.training.callbacks import training_backup
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,9 @@ def _fit(model, phases, point, backup, enter, callbacks, fit_args) -> tuple[dict
         elif result.epoch:
             epoch = result.epoch[-1] + 1
         trained_here = True
+        if any(isinstance(c, BudgetDeadline) and c.stopped_after is not None for c in callbacks):
+            logger.info("Budget: the phases after '%s' are not started", phase.name)
+            break
     if backup is not None:  # it holds the epochs before a restart too
         history = {key: list(values) for key, values in backup.history.items()}
     return history, epochs_run

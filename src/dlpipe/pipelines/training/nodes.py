@@ -20,6 +20,7 @@ from dlpipe.training.callbacks import (
     configuration_fingerprint,
 )
 from dlpipe.training.fit import fit_model, iterations_per_epoch, monitor_mode
+from dlpipe.training.precision import resolved_precision
 from dlpipe.tuning.pace import measured_pace
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def train_model(
             {
                 **{f"final.{key}": value for key, value in best_params.items()},
                 "iterations_per_epoch": updates,
+                "mixed_precision_used": resolved_precision(family_config.training.mixed_precision),
             },
         )
     callbacks = build_training_callbacks(
