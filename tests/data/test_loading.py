@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dlpipe.config.data import DatasetConfig
-from dlpipe.data import loading
+from dlpipe.data import loading, selection_reading
 from dlpipe.data.builders.fashion_mnist_local import read_idx
 from dlpipe.data.input_pipeline import make_dataset
 from dlpipe.data.loading import DatasetUnavailableError, load_splits
@@ -75,6 +75,11 @@ def test_a_limited_run_reads_only_its_examples_and_gets_the_rows_a_full_read_wou
     test_rows = rng.permutation(len(full["x_test"]))[:200]
     np.testing.assert_array_equal(small["x_test"], full["x_test"][test_rows])
     np.testing.assert_array_equal(small["y_test"], full["y_test"][test_rows])
+    # A split of several shards (or another file format) goes through TFDS's reader instead.
+    monkeypatch.setattr(selection_reading, "_single_shard_records", lambda builder, split: None)
+    through_tfds, _ = load_splits(limited, seed=3)
+    for key in small:
+        np.testing.assert_array_equal(through_tfds[key], small[key])
 
 
 def test_missing_local_files_fail_fast_naming_dataset_and_places(tmp_path, monkeypatch):

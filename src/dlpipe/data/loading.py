@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from dlpipe.config.data import DatasetConfig
+from dlpipe.data.selection_reading import kept_examples
 from dlpipe.data.spec import DataSpec
 from dlpipe.http_probe import NoAnswer, http_status
 
@@ -110,35 +111,11 @@ def _damaged(builder, split: str, err: Exception) -> DatasetUnavailableError:
 
 
 def _split_dataset(builder, split: str, kept: np.ndarray | None, **as_dataset_args):
-    """The split as a tf.data pipeline; with ``kept`` (sorted indices), only those examples, an
-    image or video input decoded after the others are dropped (a limited run decodes a few hundred
-    images, not 60,000)."""
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
+    """The split as TFDS reads it, or only its examples ``kept`` (sorted indices; see
+    :func:`dlpipe.data.selection_reading.kept_examples`) as ``(input, target)`` pairs."""
     if kept is None:
         return builder.as_dataset(split=split, **as_dataset_args)
-    input_key = builder.info.supervised_keys[0]
-    feature = builder.info.features[input_key]
-    skip = isinstance(feature, tfds.features.Image | tfds.features.Video)
-    decoders = {input_key: tfds.decode.SkipDecoding()} if skip else None
-    dataset = builder.as_dataset(split=split, shuffle_files=False, as_supervised=True, decoders=decoders)
-    wanted = np.zeros(builder.info.splits[split].num_examples, dtype=bool)
-    wanted[kept] = True
-    wanted = tf.constant(wanted)
-    dataset = dataset.enumerate()
-    if None in feature.shape:  # examples of different lengths do not batch: one at a time
-        dataset = dataset.filter(lambda index, pair: tf.gather(wanted, index)).map(lambda _, pair: pair)
-    else:  # thousands at a time: ten times faster than filtering one by one
-        dataset = (
-            dataset.batch(8192)
-            .map(lambda index, pair: tuple(tf.boolean_mask(part, tf.gather(wanted, index)) for part in pair))
-            .unbatch()
-        )
-    if skip:
-        dataset = dataset.map(
-            lambda x, y: (feature.decode_example(x), y), num_parallel_calls=tf.data.AUTOTUNE
-        )
+    dataset = kept_examples(builder, split, kept)
     # As TFDS does for batch_size=-1: the whole selection as tensors.
     return (
         dataset.batch(len(kept)).get_single_element() if as_dataset_args.get("batch_size") == -1 else dataset
