@@ -1,5 +1,8 @@
 """Kedro project settings for dlpipe."""
 
+import atexit
+import gc
+
 from kedro.config import OmegaConfigLoader
 
 from dlpipe.hooks import ParameterValidationHooks, RunLifecycleHooks, TrackingPreflightHooks
@@ -18,6 +21,13 @@ HOOKS = (
     RunLifecycleHooks(),
     FamilyIndependentMlflowHook(),
 )
+# At exit, after every other exit handler (this one is registered first, and they run last-in
+# first-out), the garbage collector stops tracking what exists: the interpreter's final collections
+# over TensorFlow's heap of traced graphs took 2.4 s of a 20 s smoke run on 2 cores, for objects
+# freed at exit anyway. Outputs are saved and MLflow's runs closed before; only objects in
+# reference cycles skip their finalizers, which Python does not promise to run at exit either.
+atexit.register(gc.freeze)
+
 # Kedro matches the distribution's name as its metadata spells it (kedro_mlflow, in this version).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
 
