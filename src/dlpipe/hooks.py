@@ -37,8 +37,9 @@ class ParameterValidationHooks:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
-        validate_parameters(context.params)
-        logger.info("Parameters validated for families: %s", ", ".join(sorted(context.params)))
+        params = context.params  # Kedro loads every parameters file again on each access
+        validate_parameters(params)
+        logger.info("Parameters validated for families: %s", ", ".join(sorted(params)))
 
 
 class TrackingPreflightHooks:
