@@ -3,7 +3,8 @@
 Each repeat runs in a fresh scratch copy of the project (new MLflow store and Optuna study, the
 prepared TFDS data shared), so it measures a first run of the default configuration. Besides
 the wall time and test accuracy it reports what the run's budget decided: the trials run, and
-the epochs planned (printed per run) and trained. ``--params`` passes Kedro's ``--params`` (an ablation arm, say).
+the epochs planned (printed per run) and trained. ``--params`` passes Kedro's ``--params`` (an
+ablation arm, say).
 
     .venv/bin/python benchmarks/end_to_end.py [--repeats 3] [--env smoke] [--params "cnn.k=v,..."]
 """

@@ -37,7 +37,7 @@ def plot_attention_maps(
     for axes in list(grid.flat)[len(maps) :]:
         axes.axis("off")
     figure.suptitle(title)
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure
 
 
@@ -54,5 +54,5 @@ def plot_patch_attention(images: np.ndarray, received: np.ndarray) -> plt.Figure
     grid[0, 0].set_title("test image", fontsize=8, loc="left")
     grid[1, 0].set_title("attention received per patch", fontsize=8, loc="left")
     figure.suptitle("Last block's attention, averaged over heads and queries")
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure

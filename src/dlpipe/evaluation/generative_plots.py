@@ -21,7 +21,7 @@ def plot_class_histogram(class_shares: dict[str, float]) -> plt.Figure:
     axes.set_ylabel("share of generated images")
     axes.legend()
     axes.set_title("Classes of generated images (dlpipe's judge classifier)")
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure
 
 
@@ -35,7 +35,7 @@ def plot_latent_means(
         axes.scatter(points[chosen, 0], points[chosen, 1], s=3, alpha=0.6, label=name)
     axes.legend(markerscale=4, fontsize=7, loc="best")
     axes.set_title(title)
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure
 
 
@@ -53,5 +53,5 @@ def plot_image_manifold(images: np.ndarray, grid: int, extent: tuple[float, floa
     axes.set_xlabel("z[0]")
     axes.set_ylabel("z[1]")
     axes.set_title("Decoded images over the 2-D latent space")
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure

@@ -145,5 +145,5 @@ def plot_learning_curve(summary: pd.DataFrame, metric: str):
     axes.set_title("Learning curve (mean over seeds, bars: lowest to highest)")
     axes.grid(alpha=0.3)
     axes.legend()
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure

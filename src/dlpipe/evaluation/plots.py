@@ -35,7 +35,8 @@ def plot_confusion_matrix(matrix: list[list[int]], class_names: list[str]) -> pl
                 color="white" if values[row, col] > threshold else "black",
             )
     axes.set_title("Confusion matrix (test split)")
-    figure.tight_layout()
+    # Laid out when saved: tight_layout() now would draw the figure once more (0.1 s each).
+    figure.set_layout_engine("tight")
     return figure
 
 
@@ -52,7 +53,7 @@ def plot_training_curves(history: dict[str, list[float]]) -> plt.Figure:
         axis.set_xlabel("epoch")
         axis.set_title(name)
         axis.legend()
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure
 
 
@@ -73,7 +74,7 @@ def plot_image_grid(images: np.ndarray, labels: list[str], title: str) -> plt.Fi
             )
             axis.set_title(labels[index], fontsize=7)
     figure.suptitle(title)
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure
 
 
@@ -101,7 +102,7 @@ def plot_predictions(targets: np.ndarray, predictions: np.ndarray, baseline: np.
     scatter.plot([low, high], [low, high], color="grey", linewidth=1)
     scatter.set_xlabel("target")
     scatter.set_ylabel("prediction")
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure
 
 
@@ -122,5 +123,5 @@ def plot_reconstructions(rows: dict[str, np.ndarray], count: int = 10) -> plt.Fi
             _show(axes[row, column], images[column])
         axes[row, 0].set_ylabel(name, fontsize=8)
     figure.suptitle("Test images and their reconstructions")
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure

@@ -39,7 +39,7 @@ def preview_inputs(splits, spec: DataSpec, augmentation_ops: list[dict], grid_si
             axis.plot(steps)
             axis.set_title(f"target {_target_label(spec, target)} ({len(steps)} steps)", fontsize=8)
         figure.suptitle(f"{spec.name}: training sequences (raw values, one line per channel)")
-        figure.tight_layout()
+        figure.set_layout_engine("tight")
         return figure
     if spec.modality == "text":
         return _preview_text(inputs, targets, spec, count)
@@ -51,7 +51,7 @@ def preview_inputs(splits, spec: DataSpec, augmentation_ops: list[dict], grid_si
     axis.set_xlabel("feature 0")
     axis.set_ylabel("feature 1")
     axis.set_title(f"{spec.name}: training examples")
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure
 
 
@@ -70,5 +70,5 @@ def _preview_text(inputs, targets, spec: DataSpec, count: int):
     lengths.set_xlabel("input length (characters)")
     lengths.set_ylabel("training examples")
     figure.suptitle(f"{spec.name}: {len(inputs)} training examples")
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure

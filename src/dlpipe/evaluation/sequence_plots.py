@@ -27,5 +27,5 @@ def plot_error_by_length(by_length: list[dict]) -> plt.Figure:
     counts.bar(lengths, [row["count"] for row in by_length], color="grey")
     counts.set_xlabel("input length (characters)")
     counts.set_ylabel("test examples")
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure

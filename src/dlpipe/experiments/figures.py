@@ -35,7 +35,7 @@ def comparison_figure(
         _plot_gradients(axes.pop(0), records, experiment)
     outcome = "held" if verdict["held"] else "did NOT hold"
     figure.suptitle(textwrap.fill(f"{experiment.claim} ({outcome} on this data)", 120), fontsize=10)
-    figure.tight_layout()
+    figure.set_layout_engine("tight")
     return figure
 
 

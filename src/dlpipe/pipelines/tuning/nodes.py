@@ -99,6 +99,6 @@ def plot_tuning_results(tuning_trials: pd.DataFrame, config: dict[str, Any]) -> 
         except (ValueError, RuntimeError) as err:
             figure = message_figure(f"No {title} yet: {err}")
         figure.set_size_inches(8, 5)
-        figure.tight_layout()
+        figure.set_layout_engine("tight")
         figures.append(figure)
     return tuple(figures)
