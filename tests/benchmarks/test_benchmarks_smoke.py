@@ -34,6 +34,7 @@ BENCHMARKS = {
         "added_over_import_s",
         "import_stack_s",
         "added_over_stack_s",
+        "repeat_fixed_cost_s",
     ],
     "end_to_end.py": ["wall_s", "test_accuracy", "trials", "epochs_trained"],
     "cnn_ablation.py": ["previous_default_test_accuracy", "plus_budget_wall_s"],
