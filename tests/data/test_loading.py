@@ -75,7 +75,10 @@ def test_a_limited_run_reads_only_its_examples_and_gets_the_rows_a_full_read_wou
     test_rows = rng.permutation(len(full["x_test"]))[:200]
     np.testing.assert_array_equal(small["x_test"], full["x_test"][test_rows])
     np.testing.assert_array_equal(small["y_test"], full["y_test"][test_rows])
-    # A split of several shards (or another file format) goes through TFDS's reader instead.
+    # The smoke slice came through the fast path; a split of several shards (or another file
+    # format) goes through TFDS's reader instead, to the same rows.
+    builder = loading.get_builder(limited)
+    assert selection_reading._single_shard_records(builder, "train") is not None
     monkeypatch.setattr(selection_reading, "_single_shard_records", lambda builder, split: None)
     through_tfds, _ = load_splits(limited, seed=3)
     for key in small:

@@ -164,3 +164,23 @@ def test_without_a_budget_trials_and_epochs_are_as_configured(cnn_params, fashio
     cnn_params["training"]["early_stopping"]["enabled"] = False
     _, history = train_model(splits, info, [], {}, cnn_params)
     assert len(history["loss"]) == cnn_params["training"]["epochs"]
+
+
+def test_a_deadline_in_an_early_phase_ends_the_training_and_keeps_it_as_finished(tmp_path, pipeline_run):
+    from dlpipe.families import TrainingPhase
+    from dlpipe.training.backup import TrainingBackup
+    from dlpipe.training.backup_folders import FINISHED
+    from dlpipe.training.phases import fit_in_phases
+
+    x, y = np.random.default_rng(0).normal(size=(64, 4)), np.arange(64) % 2
+    model = _tiny_model()
+    backup = TrainingBackup(str(tmp_path / "backup"), keep_finished=True)
+    deadline = BudgetDeadline(time.monotonic())  # passed: stops after the first epoch
+    phases = [TrainingPhase("head", 3), TrainingPhase("all", 3)]
+    history, epochs_run = fit_in_phases(
+        model, phases, enter=lambda phase: None, callbacks=[backup, deadline], x=x, y=y, verbose=0
+    )
+    assert epochs_run == 1 and len(history["loss"]) == 1  # the second phase never started
+    # Kept as a finished training, not as resume points a rerun would continue from.
+    assert (tmp_path / "backup" / FINISHED).is_dir()
+    assert not list((tmp_path / "backup").glob("epoch-*"))

@@ -45,10 +45,15 @@ def _single_shard_records(builder, split: str):
 
     keys = builder.info.supervised_keys
     simple_keys = len(keys) == 2 and all(isinstance(key, str) for key in keys)
-    filenames = builder.info.splits[split].filenames
+    try:
+        filenames = builder.info.splits[split].filenames
+    except ValueError:  # no file name template recorded: TFDS's own reader knows the files
+        return None
     if builder.info.file_format != tfds.core.FileFormat.TFRECORD or len(filenames) != 1 or not simple_keys:
         return None
-    return tf.data.TFRecordDataset(os.path.join(builder.data_dir, filenames[0]))
+    # No more records than the split's description counts: the selection mask covers those.
+    size = builder.info.splits[split].num_examples
+    return tf.data.TFRecordDataset(os.path.join(builder.data_dir, filenames[0])).take(size)
 
 
 def _masked(indexed, wanted, *, batched: bool):

@@ -132,6 +132,9 @@ def _fit(model, phases, point, backup, enter, callbacks, fit_args) -> tuple[dict
         trained_here = True
         if any(isinstance(c, BudgetDeadline) and c.stopped_after is not None for c in callbacks):
             logger.info("Budget: the phases after '%s' are not started", phase.name)
+            if backup is not None:  # the training ends here: kept as finished, as after a last phase
+                backup.completes = True
+                backup.on_train_end()
             break
     if backup is not None:  # it holds the epochs before a restart too
         history = {key: list(values) for key, values in backup.history.items()}

@@ -281,12 +281,13 @@ def run_study(
     # rerun after a later failure must not tune for another share, which could change the best
     # trial and with it the training that the rerun resumes.
     counted = _counted_trials(study)
-    if counted < study.user_attrs.get(TARGET_ATTR, counted):
+    completed = any(t.state == TrialState.COMPLETE for t in study.trials)
+    if completed and counted < study.user_attrs.get(TARGET_ATTR, counted):
         study.set_user_attr(TARGET_ATTR, counted)
     # Inside a Kedro run the session closes only when the whole run succeeded: if the run dies
     # later (in training, say), re-running it finds the trials done instead of adding `n_trials`.
     run_scope.on_success(lambda: open_study(config).set_user_attr(OPEN_ATTR, False))
-    if not any(t.state == TrialState.COMPLETE for t in study.trials):
+    if not completed:
         raise RuntimeError(
             f"Study '{tuning.study_name}' ({tuning.storage_path}) has no completed trial: every "
             "trial failed or was pruned. See the FAIL reasons in the log and the trial runs."
