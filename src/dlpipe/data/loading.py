@@ -145,8 +145,8 @@ def _check_count(builder, split: str, read: int, kept: np.ndarray | None) -> Non
 
 def read_supervised_split(
     builder, split: str, kept: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """``(inputs, targets, lengths, kept)`` of a split, or of its examples ``kept`` (sorted indices;
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(inputs, targets, lengths)`` of a split, or of its examples ``kept`` (sorted indices;
     None: all). Inputs of varying length are right-padded with zeros to the longest of those read
     (so a limited run pads to its own longest example), and ``lengths`` holds each example's true
     length (None when fixed)."""
@@ -163,7 +163,7 @@ def read_supervised_split(
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
             raise _damaged(builder, split, err) from None
         _check_count(builder, split, len(inputs), kept)
-        return inputs, targets, None, kept
+        return inputs, targets, None
     examples = _read_examples(builder, split, kept, as_supervised=True)
     _check_count(builder, split, len(examples), kept)
     lengths = np.array([len(x) for x, _ in examples])
@@ -171,7 +171,7 @@ def read_supervised_split(
     inputs = np.zeros((len(examples), lengths.max(), *first.shape[1:]), dtype=first.dtype)
     for index, (x, _) in enumerate(examples):
         inputs[index, : len(x)] = x
-    return inputs, np.array([y for _, y in examples]), lengths, kept
+    return inputs, np.array([y for _, y in examples]), lengths
 
 
 def read_series(builder) -> np.ndarray:
@@ -229,8 +229,8 @@ def load_splits(config: DatasetConfig, seed: int) -> tuple[dict[str, np.ndarray]
         selection = splitting.split_selection(sizes, config, seed)
         needed = splitting.needed_examples(selection, sizes)
         read = {split: read_supervised_split(builder, split, needed[split]) for split in sizes}
-        arrays = splitting.supervised_splits(read, selection)
-        padded = any(entry[2] is not None for entry in read.values())
+        arrays = splitting.supervised_splits(read, selection, needed)
+        padded = any(lengths is not None for _, _, lengths in read.values())
         if config.noise_steps:
             if arrays["x_train"].ndim != 3:
                 raise DatasetUnavailableError(

@@ -66,16 +66,17 @@ def needed_examples(
 
 
 def supervised_splits(
-    read: dict[str, tuple], selection: dict[str, np.ndarray | None]
+    read: dict[str, tuple], selection: dict[str, np.ndarray | None], needed: dict[str, np.ndarray | None]
 ) -> dict[str, np.ndarray]:
     """Train/validation/test arrays from what was read of the builder's splits.
 
-    ``read[split]`` is ``(inputs, targets, lengths, kept)``: ``kept`` holds the sorted builder
-    indices that were read (None: the whole split), so ``selection``'s indices are found among them.
+    ``read[split]`` is ``(inputs, targets, lengths)`` of the sorted builder indices ``needed[split]``
+    (None: the whole split), among which ``selection``'s indices are found.
     """
 
     def pick(split: str, indices: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        inputs, targets, _, kept = read[split]
+        inputs, targets, _ = read[split]
+        kept = needed[split]
         if indices is None:
             return inputs, targets
         rows = indices if kept is None else np.searchsorted(kept, indices)
@@ -95,7 +96,7 @@ def supervised_splits(
         "x_test": x_test,
         "y_test": y_test,
     }
-    if any(entry[2] is not None for entry in read.values()):
+    if any(lengths is not None for _, _, lengths in read.values()):
         # Every split padded to the same length, so one array shape serves all of them.
         longest = max(arrays[key].shape[1] for key in ("x_train", "x_val", "x_test"))
         for key in ("x_train", "x_val", "x_test"):
