@@ -34,3 +34,30 @@ def test_each_parameter_input_is_logged_once_per_run(monkeypatch):
             hook.before_node_run(node=None, catalog=None, inputs=node_inputs, is_async=False)
     first = {"params:pipeline": "cnn", "params:seed": 1}
     assert logged == [first, {}, {}, first, {}, {}]
+
+
+def test_a_nodes_parameters_are_logged_in_one_batch_and_long_values_as_kedro_mlflow_says(monkeypatch):
+    import mlflow
+    from kedro_mlflow.framework.hooks import MlflowHook
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    from dlpipe.param_logging import FamilyIndependentMlflowHook
+
+    long_value = "x" * (MAX_PARAM_VAL_LENGTH + 1)
+
+    def kedro_mlflow_logging(self, **kwargs):
+        for name, value in kwargs["inputs"].items():
+            self._log_param(name, value)
+
+    batches, one_by_one = [], []
+    monkeypatch.setattr(MlflowHook, "before_node_run", kedro_mlflow_logging)
+    monkeypatch.setattr(MlflowHook, "_log_param", lambda self, name, value: one_by_one.append(name))
+    monkeypatch.setattr(mlflow, "log_params", batches.append)
+    hook = FamilyIndependentMlflowHook()
+    inputs = {"params:model.units": 64, "params:seed": 1, "params:notes": long_value}
+    hook.before_node_run(node=None, catalog=None, inputs=inputs, is_async=False)
+
+    assert batches == [{"params:model.units": 64, "params:seed": 1}]
+    assert one_by_one == ["params:notes"]
+    hook._log_param("later", 2)  # outside a node's logging: kedro-mlflow's own path
+    assert one_by_one == ["params:notes", "later"]

@@ -12,6 +12,7 @@ from dlpipe import run_scope
 from dlpipe.config.schema import validate_parameters
 from dlpipe.http_probe import NoAnswer, http_status
 from dlpipe.interrupts import RunTerminated, install_sigterm_handler, termination_requested
+from dlpipe.tracking_store import create_store_from_template
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class ParameterValidationHooks:
 
 
 class TrackingPreflightHooks:
-    """Checks that a remote MLflow tracking server answers before anything else contacts it.
+    """Checks that a remote MLflow tracking server answers before anything else contacts it, and
+    creates a new local SQLite store from the empty one (``dlpipe.tracking_store``).
 
     MLflow's client would otherwise retry for minutes before failing. Local stores (``sqlite:``,
     files) need no check.
@@ -58,6 +60,8 @@ class TrackingPreflightHooks:
         uri = server.get("mlflow_tracking_uri") or ""
         if uri.startswith(("http://", "https://")):
             check_tracking_server(uri, timeout_s=PROBE_TIMEOUT_S)
+        else:
+            create_store_from_template(uri)
 
 
 def check_tracking_server(uri: str, *, timeout_s: float) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import mlflow
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks import MlflowHook
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 PIPELINE_PARAM = "pipeline"
 
@@ -36,13 +38,14 @@ def family_independent_inputs(inputs: dict[str, Any], namespaces: set[str]) -> d
 class FamilyIndependentMlflowHook(MlflowHook):
     """kedro-mlflow's hook, logging parameters by ``family_independent_inputs``, each parameter
     input once per run (every node of a block reads the same ``params:<block>``, and kedro-mlflow
-    would log its hundred keys again, one database write each, before every node); settings.py
-    registers it in place of kedro-mlflow's own."""
+    would log its hundred keys again before every node), and a node's parameters in one batch
+    instead of one database write each; settings.py registers it in place of kedro-mlflow's own."""
 
     def __init__(self):
         super().__init__()
         self._namespaces: set[str] = set()
         self._logged: set[str] = set()
+        self._batch: dict[str, Any] | None = None
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -55,4 +58,17 @@ class FamilyIndependentMlflowHook(MlflowHook):
         logged = family_independent_inputs(inputs, self._namespaces)
         fresh = {name: value for name, value in logged.items() if name not in self._logged}
         self._logged.update(fresh)
-        super().before_node_run(node=node, catalog=catalog, inputs=fresh, is_async=is_async)
+        self._batch = {}
+        try:
+            super().before_node_run(node=node, catalog=catalog, inputs=fresh, is_async=is_async)
+            if self._batch:
+                mlflow.log_params(self._batch)
+        finally:
+            self._batch = None
+
+    def _log_param(self, name: str, value: Any) -> None:
+        # kedro-mlflow's choice for values too long for a parameter (a tag, by mlflow.yml) stays.
+        if self._batch is None or len(str(value)) > MAX_PARAM_VAL_LENGTH:
+            super()._log_param(name, value)
+        else:
+            self._batch[name] = value
