@@ -18,7 +18,23 @@ class KerasModelDataset(TensorFlowModelDataset):
     only once complete. A failed save (disk full, kill) removes its partial file and its empty
     version folder, so the latest version on disk is always a complete model. Other filesystems
     use the parent's save.
+
+    The nodes after training (evaluation, logging) read the model the file holds: each run reads
+    the file once and later loads of the same unchanged file return that model again (loading it
+    takes 0.1 s for the smallest models).
     """
+
+    def load(self) -> keras.Model:
+        if self._protocol not in ("file", None):
+            return TensorFlowModelDataset.load.__wrapped__(self)
+        path = Path(get_filepath_str(self._get_load_path(), self._protocol))
+        stat = path.stat()
+        identity = (str(path), stat.st_mtime_ns, stat.st_size)
+        remembered = getattr(self, "_last_loaded", None)
+        if remembered is None or remembered[0] != identity:
+            remembered = (identity, TensorFlowModelDataset.load.__wrapped__(self))
+            self._last_loaded = remembered
+        return remembered[1]
 
     def save(self, data: keras.Model) -> None:
         if self._protocol not in ("file", None):

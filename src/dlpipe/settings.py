@@ -8,10 +8,9 @@ from kedro.config import OmegaConfigLoader
 from dlpipe.hooks import ParameterValidationHooks, RunLifecycleHooks, TrackingPreflightHooks
 from dlpipe.param_logging import FamilyIndependentMlflowHook
 
-# Parameters are checked against their schemas as soon as the context exists, then a remote
-# tracking server is probed: a typo, a bad value or an unreachable server stops the run before any
-# data is loaded and before kedro-mlflow opens a run. (Among hooks of equal priority the one
-# registered last runs first: validation comes before the probe.)
+# A remote tracking server is probed as soon as the context exists, and the parameters are
+# checked against their schemas as soon as the catalog is: an unreachable server, a typo or a bad
+# value stops the run before any data is loaded and before kedro-mlflow opens a run.
 # kedro-mlflow's hook runs as dlpipe's subclass, which logs parameters under family-independent
 # keys (see dlpipe.param_logging). It comes last so that it still runs first among hooks of equal
 # priority (it opens and closes the MLflow run), as kedro-mlflow's own plugin hook did.
