@@ -29,17 +29,16 @@ class TrackingUnavailableError(RuntimeError):
 
 
 class ParameterValidationHooks:
-    """Validates every parameter group against its schema as soon as the catalog is created.
+    """Validates every parameter group against its schema when the Kedro context is created.
 
-    That is before the run's first hook (``before_pipeline_run``: kedro-mlflow opens its run
-    there) and before any node: a bad value stops the run before anything is trained and before
-    an MLflow run exists. The parameters are the ones the catalog holds: reading them from the
-    context instead would make Kedro load every parameters file a second time.
+    This is the earliest hook of a run, and it runs before kedro-mlflow's: a bad value fails it
+    before the catalog is used, before any node runs and before a tracking store or run is
+    created, so nothing is trained and no run is left behind.
     """
 
     @hook_impl(tryfirst=True)
-    def after_catalog_created(self, parameters) -> None:
-        params = parameters["parameters"]
+    def after_context_created(self, context) -> None:
+        params = context.params
         validate_parameters(params)
         logger.info("Parameters validated for families: %s", ", ".join(sorted(params)))
 

@@ -3,14 +3,14 @@
 import atexit
 import gc
 
-from kedro.config import OmegaConfigLoader
-
+from dlpipe.config_loader import MemoizedConfigLoader
 from dlpipe.hooks import ParameterValidationHooks, RunLifecycleHooks, TrackingPreflightHooks
 from dlpipe.param_logging import FamilyIndependentMlflowHook
 
-# A remote tracking server is probed as soon as the context exists, and the parameters are
-# checked against their schemas as soon as the catalog is: an unreachable server, a typo or a bad
-# value stops the run before any data is loaded and before kedro-mlflow opens a run.
+# Parameters are checked against their schemas as soon as the context exists, then a remote
+# tracking server is probed: a typo, a bad value or an unreachable server stops the run before any
+# data is loaded and before kedro-mlflow opens a run. (Among hooks of equal priority the one
+# registered last runs first: validation comes before the probe.)
 # kedro-mlflow's hook runs as dlpipe's subclass, which logs parameters under family-independent
 # keys (see dlpipe.param_logging). It comes last so that it still runs first among hooks of equal
 # priority (it opens and closes the MLflow run), as kedro-mlflow's own plugin hook did.
@@ -30,7 +30,7 @@ atexit.register(gc.freeze)
 # Kedro matches the distribution's name as its metadata spells it (kedro_mlflow, in this version).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_CLASS = MemoizedConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
