@@ -18,12 +18,14 @@ help:  ## list the targets
 # Bytecode is compiled at install: uv leaves it to the first import, and where bytecode is not
 # written then (PYTHONDONTWRITEBYTECODE, a read-only tree) every run compiles TensorFlow's and the
 # stack's sources again, about 12 s of each start on 2 cores. (Files that do not compile, such
-# as vendored Python 2 code, are skipped quietly, as pip does.)
+# as vendored Python 2 code, are skipped quietly, as pip does.) The empty MLflow store new
+# stores are copied from is built then too (dlpipe/tracking_store.py).
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools uv
 	$(BIN)/uv pip install --python $(BIN)/python -e ".[dev]"
 	$(BIN)/python -c "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
+	$(BIN)/python -c "from dlpipe.tracking_store import empty_store_template; empty_store_template()"
 	touch $@
 
 install: $(BIN)/.installed  ## create .venv and install dlpipe with its pinned stack
