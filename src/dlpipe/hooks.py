@@ -9,9 +9,11 @@ import socket
 from kedro.framework.hooks import hook_impl
 
 from dlpipe import run_scope
+from dlpipe.config.common import ConfigError
 from dlpipe.config.schema import validate_parameters
 from dlpipe.http_probe import NoAnswer, http_status
 from dlpipe.interrupts import RunTerminated, install_sigterm_handler, termination_requested
+from dlpipe.processes import process_alive, process_start
 from dlpipe.tracking_store import create_store_from_template
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,29 @@ class ParameterValidationHooks:
         params = context.params
         validate_parameters(params)
         logger.info("Parameters validated for families: %s", ", ".join(sorted(params)))
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        check_worker_runs(pipeline, catalog)
+
+
+def check_worker_runs(pipeline, catalog) -> None:
+    """A tuning worker (``tuning.worker: true``) runs up to its family's tuning node and no further:
+    the final model is the opening run's. Raises ``ConfigError`` before any node runs otherwise."""
+    names = {node.name for node in pipeline.nodes}
+    for family in sorted({node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}):
+        params = catalog.load(f"params:{family}") if catalog.exists(f"params:{family}") else {}
+        if not isinstance(params, dict) or not params.get("tuning", {}).get("worker"):
+            continue
+        tune = f"{family}.tune_hyperparameters"
+        after = [n.name for n in pipeline.from_nodes(tune).nodes if n.name != tune] if tune in names else []
+        if tune not in names or after:
+            raise ConfigError(
+                f"{family}.tuning.worker: true makes this run a tuning worker, which runs up to "
+                f"{tune} only (this run {'also runs ' + ', '.join(after) if after else f'has no {tune}'}). "
+                f"Run it as `kedro run --pipelines={family} --to-nodes={tune} "
+                f"--params={family}.tuning.worker=true`. Nothing has run yet."
+            )
 
 
 class TrackingPreflightHooks:
@@ -176,31 +201,6 @@ class RunLifecycleHooks:
             logger.warning("Could not mark MLflow run %s as KILLED: %s", self.run_id, err)
 
 
-def process_start(pid: int) -> str | None:
-    """When process ``pid`` started, in clock ticks since boot (Linux); None where unknown."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
-            # Fields after the command name, which is in parentheses and may hold spaces;
-            # the start time is field 22 of the line, the 20th after the name.
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _process_alive(pid: int, started: str | None = None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if started is not None:
-        now = process_start(pid)
-        if now is not None and now != started:
-            return False  # the pid now belongs to another process
-    return True
-
-
 def close_abandoned_runs(experiment_id: str, *, current_run_id: str | None = None) -> list[str]:
     """Close as KILLED the RUNNING runs of this host whose process is gone, and their nested runs.
 
@@ -217,7 +217,7 @@ def close_abandoned_runs(experiment_id: str, *, current_run_id: str | None = Non
         if run.info.run_id != current_run_id
         and run.data.tags.get(HOST_TAG) == host
         and run.data.tags.get(PID_TAG, "").isdigit()
-        and not _process_alive(int(run.data.tags[PID_TAG]), run.data.tags.get(PROCESS_START_TAG))
+        and not process_alive(int(run.data.tags[PID_TAG]), run.data.tags.get(PROCESS_START_TAG))
     }
     children = {run.info.run_id for run in running if run.data.tags.get("mlflow.parentRunId") in abandoned}
     for run_id in sorted(abandoned | children):

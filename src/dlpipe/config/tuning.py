@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dlpipe.config.common import PRUNERS, SAMPLERS, NonNegativeInt, PositiveInt, Strict
+
+STORAGE_SCHEMES = ("sqlite:///", "journal:///")
 
 
 class SearchParameter(Strict):
@@ -66,6 +68,16 @@ class TuningConfig(Strict):
     enabled: bool = True
     study_name: str = Field(min_length=1)
     storage_path: str = Field(min_length=1)  # SQLite file; re-running continues the same study
+    # Where the study lives, as a URL; null: the SQLite file at storage_path. `journal:///<path>`
+    # (relative) or `journal:////<absolute path>`: an Optuna journal file, which several processes
+    # on one machine (or on a shared file system) can write at once.
+    storage: str | None = None
+    # This process joins the open tuning session of a shared study as a worker: it runs trials
+    # until the session has all of its trials, then stops; the run that opened the session trains
+    # the final model. Run a worker up to the tuning node only (see the README, "Scaling out").
+    worker: bool = False
+    # How long a worker waits for a session to join before giving up.
+    worker_wait_s: float = Field(600.0, gt=0.0)
     # How long to wait for a study file that another process holds locked before failing.
     lock_timeout_s: float = Field(60.0, gt=0.0)
     n_trials: PositiveInt = 10  # trials added by each run
@@ -80,6 +92,17 @@ class TuningConfig(Strict):
     sampler: SamplerConfig = SamplerConfig()
     pruner: PrunerConfig = PrunerConfig()
     search_space: list[SearchParameter] = []
+
+    @field_validator("storage")
+    @classmethod
+    def _known_storage(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(STORAGE_SCHEMES):
+            raise ValueError(
+                f"'{url}' is not a storage dlpipe opens: expected a URL starting with "
+                f"{' or '.join(STORAGE_SCHEMES)} (or null for the SQLite file at storage_path)"
+            )
+        return url
+
     # A new study's first trial is the configured values of the searched parameters (those the
     # search space can hold; the others are sampled), so the defaults are always among the trials.
     warm_start: bool = True

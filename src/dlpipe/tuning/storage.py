@@ -1,4 +1,5 @@
-"""The study's storage: its SQLite file checked before use, then opened or created."""
+"""The study's storage, an SQLite file or an Optuna journal file: checked before use, then opened or
+created."""
 
 from __future__ import annotations
 
@@ -17,14 +18,23 @@ class StudyStorageError(RuntimeError):
     """The study's SQLite file cannot be used: locked by another process, corrupted, or not a study."""
 
 
-def storage_url(path: str) -> str:
-    """Return the SQLite URL of the study file at ``path``, creating its folder."""
-    file = Path(path).expanduser().resolve()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{file}"
+def study_file(tuning) -> tuple[str, Path, str]:
+    """The kind of the study's storage (``sqlite`` or ``journal``), its file, and the key that
+    names it in the parameters (for messages)."""
+    url = tuning.storage
+    if url is None:
+        return "sqlite", Path(tuning.storage_path).expanduser().resolve(), "tuning.storage_path"
+    kind, _, path = url.partition(":///")
+    return kind, Path(path).expanduser().resolve(), "tuning.storage"
 
 
-def check_storage_file(path: str, lock_timeout_s: float) -> None:
+def describe_storage(tuning) -> str:
+    """The study's storage as messages name it: its file, with ``journal:`` for a journal."""
+    kind, file, _ = study_file(tuning)
+    return str(file) if kind == "sqlite" else f"journal {file}"
+
+
+def check_storage_file(path: str, lock_timeout_s: float, key: str = "tuning.storage_path") -> None:
     """Refuse a study file that is empty, corrupted, not an Optuna storage, or locked too long.
 
     Optuna would silently start a fresh study in an empty file, which hides the history a
@@ -34,7 +44,6 @@ def check_storage_file(path: str, lock_timeout_s: float) -> None:
     file = Path(path).expanduser().resolve()
     if not file.exists():
         return
-    key = "tuning.storage_path"
     if file.stat().st_size == 0:
         raise StudyStorageError(
             f"{key}: {file} is empty (0 bytes), so the trials it held are gone or it was never a study. "
@@ -89,19 +98,49 @@ def _corrupted(file: Path, reason) -> StudyStorageError:
 def open_study(config: FamilyConfig) -> optuna.Study:
     """Create the study, or load it when its storage already holds one of that name.
 
-    Waits up to ``tuning.lock_timeout_s`` for a storage another process holds locked. Raises
-    ``StudyStorageError`` for a locked, corrupted or foreign storage file; never replaces one.
+    Waits up to ``tuning.lock_timeout_s`` for an SQLite storage another process holds locked.
+    Raises ``StudyStorageError`` for a locked, corrupted or foreign storage file; never replaces
+    one.
     """
+    tuning = config.tuning
+    kind, file, key = study_file(tuning)
+    storage = _journal_storage(file, key) if kind == "journal" else _sqlite_storage(file, key, tuning)
+    study = _create_or_load(storage, tuning, file)
+    study.sampler = create_sampler(tuning.sampler, seed_offset=len(study.trials))
+    return study
+
+
+def _sqlite_storage(file: Path, key: str, tuning) -> optuna.storages.RDBStorage:
     import sqlalchemy.exc
 
-    tuning = config.tuning
-    url = storage_url(tuning.storage_path)
-    check_storage_file(tuning.storage_path, tuning.lock_timeout_s)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    check_storage_file(str(file), tuning.lock_timeout_s, key)
     try:
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": {"timeout": tuning.lock_timeout_s}}
+        return optuna.storages.RDBStorage(
+            f"sqlite:///{file}", engine_kwargs={"connect_args": {"timeout": tuning.lock_timeout_s}}
         )
-        study = optuna.create_study(
+    except sqlalchemy.exc.OperationalError as err:
+        raise _storage_error(err, file, tuning.lock_timeout_s) from err
+
+
+def _journal_storage(file: Path, key: str) -> optuna.storages.JournalStorage:
+    from optuna.storages.journal import JournalFileBackend
+
+    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return optuna.storages.JournalStorage(JournalFileBackend(str(file)))
+    except Exception as err:  # noqa: BLE001 - any unreadable journal is reported the same way
+        raise StudyStorageError(
+            f"{key}: {file} is not a readable Optuna journal ({type(err).__name__}: {err}). Restore it "
+            "from a backup, or move it away to start a new study."
+        ) from err
+
+
+def _create_or_load(storage, tuning, file: Path) -> optuna.Study:
+    import sqlalchemy.exc
+
+    try:
+        return optuna.create_study(
             study_name=tuning.study_name,
             storage=storage,
             direction=tuning.direction,
@@ -109,9 +148,10 @@ def open_study(config: FamilyConfig) -> optuna.Study:
             pruner=create_pruner(tuning.pruner, tuning.epochs),
         )
     except sqlalchemy.exc.OperationalError as err:
-        file = Path(tuning.storage_path).expanduser().resolve()
-        if "locked" in str(err):
-            raise _locked(file, tuning.lock_timeout_s) from err
-        raise _corrupted(file, err.orig if err.orig is not None else err) from err
-    study.sampler = create_sampler(tuning.sampler, seed_offset=len(study.trials))
-    return study
+        raise _storage_error(err, file, tuning.lock_timeout_s) from err
+
+
+def _storage_error(err, file: Path, lock_timeout_s: float) -> StudyStorageError:
+    if "locked" in str(err):
+        return _locked(file, lock_timeout_s)
+    return _corrupted(file, err.orig if err.orig is not None else err)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import uuid
+import time
 from typing import Any
 
 import keras
@@ -26,54 +26,29 @@ from dlpipe.training.guards import NanGuard, TerminationGuard
 from dlpipe.tuning.memory import forget_graphs_of_finished_models, release_memory
 from dlpipe.tuning.pace import record_pace
 from dlpipe.tuning.search_space import configured_values, suggest
-from dlpipe.tuning.storage import StudyStorageError, open_study
+from dlpipe.tuning.session import (
+    OPEN_ATTR,
+    SESSION_ATTR,
+    SESSION_RUN_ATTR,
+    TARGET_ATTR,
+    counted_trials,
+    join_session,
+    more_to_run,
+    open_session,
+    target,
+)
+from dlpipe.tuning.storage import StudyStorageError, describe_storage, open_study
 from dlpipe.tuning.trial_runs import SESSION_TAG, adopt_session_trial_runs, fail_stale_trial_runs
+from dlpipe.tuning.workers import STALE_ATTR, claim, fail_abandoned_trials, take_place
 
-__all__ = ["StudyStorageError", "open_study", "run_study"]
+__all__ = ["STALE_ATTR", "TARGET_ATTR", "StudyStorageError", "open_study", "run_study"]
 
 logger = logging.getLogger(__name__)
 
-# Study-level bookkeeping kept in the study's own storage, so a rerun after a crash knows the target.
-TARGET_ATTR = "dlpipe_target_trials"
-OPEN_ATTR = "dlpipe_session_open"
 FAIL_REASON_ATTR = "dlpipe_fail_reason"
-STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
-SESSION_ATTR = "dlpipe_session"  # the open session's id, also a tag of its trial runs in MLflow
 WARM_START_ATTR = "dlpipe_warm_start"  # the trial of the configured values, first in a new study
 # A pruned trial ended as planned: FINISHED, named "... pruned", not shown as crashed (KILLED).
 MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
-
-
-def _fail_stale_trials(study: optuna.Study) -> int:
-    """Mark trials left RUNNING by a killed process as FAIL (dlpipe writes a study from one process)."""
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
-    for trial in stale:
-        study._storage.set_trial_user_attr(trial._trial_id, STALE_ATTR, True)
-        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        logger.warning("Trial %d was left running by an interrupted run: marked FAIL", trial.number)
-    return len(stale)
-
-
-def _counted_trials(study: optuna.Study) -> int:
-    return sum(
-        1
-        for t in study.get_trials(deepcopy=False)
-        if t.state.is_finished() and not t.user_attrs.get(STALE_ATTR)
-    )
-
-
-def _trials_to_run(study: optuna.Study, n_trials: int) -> int:
-    """Each run adds ``n_trials``; a run that was interrupted is finished, not started over."""
-    done = _counted_trials(study)
-    target = study.user_attrs.get(TARGET_ATTR)
-    if not study.user_attrs.get(OPEN_ATTR) or target is None:
-        target = done + n_trials
-        study.set_user_attr(TARGET_ATTR, target)
-        study.set_user_attr(SESSION_ATTR, uuid.uuid4().hex)
-        study.set_user_attr(OPEN_ATTR, True)
-    else:
-        logger.info("Continuing an interrupted tuning run: %d of %d trials done", done, target)
-    return max(0, target - done)
 
 
 class _TrialRunner:
@@ -132,6 +107,8 @@ class _TrialRunner:
 
     def __call__(self, trial: optuna.Trial) -> float:
         tuning = self.config.tuning
+        claim(trial)
+        take_place(self.study, trial, target(self.study))
         overrides = suggest(trial, tuning.search_space)
         trial_config = parse_family(self.config.model.family, with_overrides(self.base, overrides))
         run_id = self._start_run(trial, overrides)
@@ -240,56 +217,74 @@ def run_study(
     """
     tuning = config.tuning
     study = open_study(config)
-    _fail_stale_trials(study)
-    remaining = _trials_to_run(study, tuning.n_trials)
-    if tuning.warm_start and remaining and not _warm_started(study):
-        _enqueue_configured_values(study, config)
+    fail_abandoned_trials(study)
     active = mlflow.active_run()
+    if tuning.worker:
+        remaining = join_session(study, tuning.worker_wait_s)
+    else:
+        remaining = open_session(study, tuning.n_trials, active.info.run_id if active else None)
+        if tuning.warm_start and remaining and not _warm_started(study):
+            _enqueue_configured_values(study, config)
     session = study.user_attrs.get(SESSION_ATTR)
-    if active is not None:
+    # A worker's trial runs go under the run that opened the session: one run tree per session.
+    parent = (
+        study.user_attrs.get(SESSION_RUN_ATTR) if tuning.worker else (active.info.run_id if active else None)
+    )
+    if active is not None and not tuning.worker:
         fail_stale_trial_runs(active.info.run_id, tuning.study_name)
         if session:
             adopt_session_trial_runs(active.info.run_id, session)
-    runner = _TrialRunner(config, splits, spec, active.info.run_id if active else None, fit_callbacks or ())
+    runner = _TrialRunner(config, splits, spec, parent if active else None, fit_callbacks or ())
     runner.study, runner.session = study, session
     logger.info(
         "Study '%s' (%s): %d trial(s) in storage, running %d more",
         tuning.study_name,
-        tuning.storage_path,
+        describe_storage(tuning),
         len(study.trials),
         remaining,
     )
-    if remaining:
-        keras.backend.clear_session()  # the first trial starts clean too
+    timeout = tuning_timeout(config.budget, tuning.timeout_s)
+    # Without a time limit, the opening run waits for other processes' trials at most as long
+    # as a worker waits for a session.
+    deadline = time.monotonic() + (timeout if timeout is not None else tuning.worker_wait_s)
+    keras.backend.clear_session()  # the first trial starts clean too
+    while remaining:
         study.optimize(
             runner,
             n_trials=remaining,
-            timeout=tuning_timeout(config.budget, tuning.timeout_s),
+            timeout=max(1.0, deadline - time.monotonic()) if timeout is not None else None,
             catch=(Exception,),
             # Each trial already ends with clear_session(), which collects; a second full
             # collection of TensorFlow's heap costs about 0.4 s per trial on 2 cores.
             gc_after_trial=False,
             callbacks=trial_callbacks,
         )
+        # Workers stop when the session has its trials; the opening run waits for theirs.
+        remaining = 0 if tuning.worker else more_to_run(study, deadline)
     if termination_requested():
         raise RunTerminated(
             f"Tuning stopped ({termination_requested()}): study '{tuning.study_name}' keeps its "
-            f"{_counted_trials(study)} finished trial(s) in {tuning.storage_path}; re-run the same "
+            f"{counted_trials(study)} finished trial(s) in {describe_storage(tuning)}; re-run the same "
             "command to finish it."
         )
+    completed = any(t.state == TrialState.COMPLETE for t in study.trials)
+    if not tuning.worker:
+        _close_session(study, config, completed)
+    if not completed:
+        raise RuntimeError(
+            f"Study '{tuning.study_name}' ({describe_storage(tuning)}) has no completed trial: every "
+            "trial failed or was pruned. See the FAIL reasons in the log and the trial runs."
+        )
+    return study
+
+
+def _close_session(study: optuna.Study, config: FamilyConfig, completed: bool) -> None:
     # A session that ran out of time (timeout_s, or the budget's share) is complete as it is: a
     # rerun after a later failure must not tune for another share, which could change the best
     # trial and with it the training that the rerun resumes.
-    counted = _counted_trials(study)
-    completed = any(t.state == TrialState.COMPLETE for t in study.trials)
+    counted = counted_trials(study)
     if completed and counted < study.user_attrs.get(TARGET_ATTR, counted):
         study.set_user_attr(TARGET_ATTR, counted)
     # Inside a Kedro run the session closes only when the whole run succeeded: if the run dies
     # later (in training, say), re-running it finds the trials done instead of adding `n_trials`.
     run_scope.on_success(lambda: open_study(config).set_user_attr(OPEN_ATTR, False))
-    if not completed:
-        raise RuntimeError(
-            f"Study '{tuning.study_name}' ({tuning.storage_path}) has no completed trial: every "
-            "trial failed or was pruned. See the FAIL reasons in the log and the trial runs."
-        )
-    return study

@@ -1,0 +1,97 @@
+"""A tuning session: the trials one `kedro run` adds to its study, shared with any workers.
+
+The run that opens a session sets its target (the trials done so far plus ``tuning.n_trials``),
+its id (a tag of every trial run in MLflow) and the MLflow run its trial runs go under. Workers
+(``tuning.worker: true``) join the open session instead of opening one: they run trials until the
+target is reached and leave the rest (best trial, training) to the run that opened it, which waits
+for the trials they still run before it takes the best one. A session closes only when the run
+that opened it succeeds, so a rerun after a failure continues it rather than adding more trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+import optuna
+from optuna.trial import TrialState
+
+from dlpipe.interrupts import termination_requested
+from dlpipe.tuning.workers import counts, fail_abandoned_trials, running_elsewhere
+
+logger = logging.getLogger(__name__)
+
+# Study-level bookkeeping kept in the study's own storage, so a rerun after a crash knows the target.
+TARGET_ATTR = "dlpipe_target_trials"
+OPEN_ATTR = "dlpipe_session_open"
+SESSION_ATTR = "dlpipe_session"  # the open session's id, also a tag of its trial runs in MLflow
+SESSION_RUN_ATTR = "dlpipe_session_run"  # the MLflow run the session's trial runs go under
+# How often a worker looks for a session to join, and the opening run for trials still running.
+POLL_S = 2.0
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """The finished trials that count towards the study's totals."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished() and counts(t))
+
+
+def open_session(study: optuna.Study, n_trials: int, run_id: str | None) -> int:
+    """Open a session of ``n_trials`` more trials, or continue the one an interrupted run left
+    open. Returns how many trials it still needs."""
+    done = counted_trials(study)
+    target = study.user_attrs.get(TARGET_ATTR)
+    if not study.user_attrs.get(OPEN_ATTR) or target is None:
+        target = done + n_trials
+        study.set_user_attr(TARGET_ATTR, target)
+        study.set_user_attr(SESSION_ATTR, uuid.uuid4().hex)
+        study.set_user_attr(OPEN_ATTR, True)
+    else:
+        logger.info("Continuing an interrupted tuning run: %d of %d trials done", done, target)
+    if run_id is not None:
+        study.set_user_attr(SESSION_RUN_ATTR, run_id)
+    return max(0, target - done)
+
+
+def join_session(study: optuna.Study, wait_s: float) -> int:
+    """As a worker, wait up to ``wait_s`` for an open session and return how many trials it still
+    needs. Raises ``TimeoutError`` when none opens."""
+    deadline = time.monotonic() + wait_s
+    while not (study.user_attrs.get(OPEN_ATTR) and study.user_attrs.get(TARGET_ATTR) is not None):
+        if time.monotonic() > deadline or termination_requested():
+            raise TimeoutError(
+                f"tuning.worker: study '{study.study_name}' has no open tuning session to join "
+                f"(waited {wait_s:g} s, tuning.worker_wait_s). Start the run that opens it (the same "
+                "`kedro run` without tuning.worker) first or at the same time."
+            )
+        time.sleep(POLL_S)
+    target = study.user_attrs[TARGET_ATTR]
+    done = counted_trials(study)
+    logger.info(
+        "Joined tuning session %s: %d of %d trials done", study.user_attrs[SESSION_ATTR], done, target
+    )
+    return max(0, target - done)
+
+
+def target(study: optuna.Study) -> int:
+    """The open session's target: the study's counted trials once it is reached."""
+    return int(study.user_attrs[TARGET_ATTR])
+
+
+def more_to_run(study: optuna.Study, deadline: float | None) -> int:
+    """For the run that opened the session, after its own trials: wait while other processes run
+    trials of the session, and return how many trials it should run itself (trials queued again
+    after their process died, or places left free), 0 when the session is complete or its time
+    (``deadline``, a ``time.monotonic()`` value) is up."""
+    while True:
+        fail_abandoned_trials(study)
+        if termination_requested() or (deadline is not None and time.monotonic() >= deadline):
+            return 0
+        queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        others = running_elsewhere(study)
+        missing = target(study) - counted_trials(study) - len(others)
+        if queued or missing > 0:
+            return max(queued, missing)
+        if not others:
+            return 0
+        time.sleep(POLL_S)

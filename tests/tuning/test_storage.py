@@ -1,0 +1,37 @@
+"""Where a study lives: the SQLite file, or a journal file several processes can write."""
+
+import pytest
+
+from dlpipe.config.common import ConfigError
+from dlpipe.config.schema import parse_family
+from dlpipe.tuning.storage import StudyStorageError, describe_storage, open_study
+
+
+def test_a_journal_study_keeps_its_trials_between_openings(cnn_params, tmp_path):
+    journal = tmp_path / "studies" / "cnn.journal"
+    cnn_params["tuning"]["storage"] = f"journal:///{journal}"
+    config = parse_family("cnn", cnn_params)
+    study = open_study(config)
+    trial = study.ask()
+    study.tell(trial, 0.5)
+
+    again = open_study(config)
+    assert [t.value for t in again.trials] == [0.5]
+    assert journal.stat().st_size > 0
+    assert describe_storage(config.tuning) == f"journal {journal}"
+
+
+def test_a_damaged_journal_is_refused_naming_it(cnn_params, tmp_path):
+    journal = tmp_path / "cnn.journal"
+    journal.write_text('{"op_code": 0, "worker_id": "x", "study_name": "cnn"\nnot json at all\n')
+    cnn_params["tuning"]["storage"] = f"journal:///{journal}"
+    with pytest.raises(StudyStorageError) as raised:
+        open_study(parse_family("cnn", cnn_params))
+    assert "tuning.storage" in str(raised.value) and str(journal) in str(raised.value)
+
+
+def test_an_unknown_storage_is_refused_naming_the_key(cnn_params):
+    cnn_params["tuning"]["storage"] = "redis://127.0.0.1:6379"
+    with pytest.raises(ConfigError) as raised:
+        parse_family("cnn", cnn_params)
+    assert "tuning.storage" in str(raised.value) and "journal:///" in str(raised.value)
