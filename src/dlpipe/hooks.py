@@ -7,6 +7,7 @@ import os
 import socket
 
 from kedro.framework.hooks import hook_impl
+from kedro.io import MemoryDataset
 
 from dlpipe import run_scope
 from dlpipe.config.common import ConfigError
@@ -51,7 +52,8 @@ class ParameterValidationHooks:
 
 def check_worker_runs(pipeline, catalog) -> None:
     """A tuning worker (``tuning.worker: true``) runs up to its family's tuning node and no further:
-    the final model is the opening run's. Raises ``ConfigError`` before any node runs otherwise."""
+    the final model is the opening run's. Raises ``ConfigError`` before any node runs otherwise.
+    A worker's outputs are kept in memory (``catalog`` is changed in place)."""
     names = {node.name for node in pipeline.nodes}
     for family in sorted({node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}):
         params = catalog.load(f"params:{family}") if catalog.exists(f"params:{family}") else {}
@@ -59,13 +61,20 @@ def check_worker_runs(pipeline, catalog) -> None:
             continue
         tune = f"{family}.tune_hyperparameters"
         after = [n.name for n in pipeline.from_nodes(tune).nodes if n.name != tune] if tune in names else []
-        if tune not in names or after:
-            raise ConfigError(
-                f"{family}.tuning.worker: true makes this run a tuning worker, which runs up to "
-                f"{tune} only (this run {'also runs ' + ', '.join(after) if after else f'has no {tune}'}). "
-                f"Run it as `kedro run --pipelines={family} --to-nodes={tune} "
-                f"--params={family}.tuning.worker=true`. Nothing has run yet."
-            )
+        if tune in names and not after:
+            # A worker's outputs stay in memory: the data it prepared and the study's best so far
+            # are the opening run's to write, and a worker writing them too could change what
+            # that run reads.
+            family_nodes = [n for n in pipeline.nodes if (n.namespace or "").split(".")[0] == family]
+            for name in {output for n in family_nodes for output in n.outputs}:
+                catalog[name] = MemoryDataset()
+            continue
+        raise ConfigError(
+            f"{family}.tuning.worker: true makes this run a tuning worker, which runs up to "
+            f"{tune} only (this run {'also runs ' + ', '.join(after) if after else f'has no {tune}'}). "
+            f"Run it as `kedro run --pipelines={family} --to-nodes={tune} "
+            f"--params={family}.tuning.worker=true`. Nothing has run yet."
+        )
 
 
 class TrackingPreflightHooks:

@@ -76,6 +76,10 @@ def create_store_from_template(uri: str) -> bool:
             copying = Path(copy.name)
         try:
             shutil.copyfile(template, copying)
+            # As a file MLflow creates: the umask's permissions, not the temporary file's 0600.
+            umask = os.umask(0)
+            os.umask(umask)
+            copying.chmod(0o666 & ~umask)
             # A link, unlike a rename, never replaces a store another process created meanwhile.
             os.link(copying, path)
         finally:

@@ -11,7 +11,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from dlpipe.tuning.workers import PID_ATTR, RETRY_OF_ATTR, STALE_ATTR, counts
+from dlpipe.tuning.workers import RETRY_OF_ATTR, STALE_ATTR, counts, owner_pid
 from tests.reliability.conftest import kill_group, make_project, mlflow_runs, start_kedro, wait_for
 
 JOURNAL = "data/06_models/optuna/cnn.journal"
@@ -29,7 +29,7 @@ def _trials(project) -> list:
 
 def _worker_mid_trial(project, pid: int) -> bool:
     return any(
-        t.state == TrialState.RUNNING and t.user_attrs.get(PID_ATTR) == pid and t.intermediate_values
+        t.state == TrialState.RUNNING and owner_pid(t) == pid and t.intermediate_values
         for t in _trials(project)
     )
 
@@ -76,13 +76,15 @@ def test_a_worker_shares_the_session_and_its_killed_trial_is_run_again(tmp_path)
                 kill_group(process)
 
     trials = _trials(project)
-    killed = [t for t in trials if t.user_attrs.get(PID_ATTR) == worker.pid and t.user_attrs.get(STALE_ATTR)]
+    killed = [t for t in trials if owner_pid(t) == worker.pid and t.user_attrs.get(STALE_ATTR)]
     assert len(killed) == 1 and killed[0].state == TrialState.FAIL
     retried = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == killed[0].number]
     assert len(retried) == 1 and retried[0].params == killed[0].params
-    assert retried[0].user_attrs[PID_ATTR] == main.pid  # the surviving process ran it
+    assert owner_pid(retried[0]) == main.pid  # the surviving process ran it
     counted = [t for t in trials if counts(t)]
     assert len(counted) == n_trials and all(t.state.is_finished() for t in counted)
+    # Each process samples for itself: no two counted trials with the same parameters.
+    assert len({tuple(sorted(t.params.items())) for t in counted}) == n_trials
     assert len({t.number for t in trials}) == len(trials)
     main_log = (tmp_path / "main.log").read_text()
     assert f"Trial {killed[0].number} was left running by an interrupted run: marked FAIL" in main_log
@@ -92,7 +94,7 @@ def test_a_worker_shares_the_session_and_its_killed_trial_is_run_again(tmp_path)
     opener = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.status == "FINISHED")
     trial_runs = [r for r in runs if "optuna.trial_number" in r.data.tags]
     assert {r.data.tags["mlflow.parentRunId"] for r in trial_runs} == {opener.info.run_id}
-    worker_trial_numbers = {t.number for t in trials if t.user_attrs.get(PID_ATTR) == worker.pid}
+    worker_trial_numbers = {t.number for t in trials if owner_pid(t) == worker.pid}
     assert worker_trial_numbers <= {int(r.data.tags["optuna.trial_number"]) for r in trial_runs}
 
 
@@ -103,7 +105,8 @@ def test_a_worker_that_would_train_is_stopped_before_any_node(tmp_path, monkeypa
 
     from dlpipe.config.common import ConfigError
 
-    project = make_project(tmp_path / "project", {"tuning": {"enabled": True, "worker": True}})
+    tuning = {"enabled": True, "worker": True, "storage": f"journal:///{JOURNAL}"}
+    project = make_project(tmp_path / "project", {"tuning": tuning})
     monkeypatch.chdir(project)
     bootstrap_project(project)
     with (

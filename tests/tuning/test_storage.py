@@ -35,3 +35,10 @@ def test_an_unknown_storage_is_refused_naming_the_key(cnn_params):
     with pytest.raises(ConfigError) as raised:
         parse_family("cnn", cnn_params)
     assert "tuning.storage" in str(raised.value) and "journal:///" in str(raised.value)
+
+
+def test_a_worker_on_a_study_only_one_process_may_write_is_refused(cnn_params):
+    cnn_params["tuning"]["worker"] = True  # storage: the SQLite file
+    with pytest.raises(ConfigError) as raised:
+        parse_family("cnn", cnn_params)
+    assert "worker" in str(raised.value) and "journal:///" in str(raised.value)

@@ -93,6 +93,16 @@ class TuningConfig(Strict):
     pruner: PrunerConfig = PrunerConfig()
     search_space: list[SearchParameter] = []
 
+    @model_validator(mode="after")
+    def _worker_needs_a_shared_study(self) -> TuningConfig:
+        if self.worker and not (self.storage or "").startswith("journal:///"):
+            raise ValueError(
+                f"worker: true needs a study several processes can write, but tuning.storage is "
+                f"{self.storage!r} (the SQLite file at storage_path is for one process): set "
+                "tuning.storage to journal:///<path> in every process that tunes it"
+            )
+        return self
+
     @field_validator("storage")
     @classmethod
     def _known_storage(cls, url: str | None) -> str | None:

@@ -41,6 +41,9 @@ def open_session(study: optuna.Study, n_trials: int, run_id: str | None) -> int:
     open. Returns how many trials it still needs."""
     done = counted_trials(study)
     target = study.user_attrs.get(TARGET_ATTR)
+    # Written before the session is marked open: a worker that sees it open finds these set.
+    if run_id is not None:
+        study.set_user_attr(SESSION_RUN_ATTR, run_id)
     if not study.user_attrs.get(OPEN_ATTR) or target is None:
         target = done + n_trials
         study.set_user_attr(TARGET_ATTR, target)
@@ -48,17 +51,17 @@ def open_session(study: optuna.Study, n_trials: int, run_id: str | None) -> int:
         study.set_user_attr(OPEN_ATTR, True)
     else:
         logger.info("Continuing an interrupted tuning run: %d of %d trials done", done, target)
-    if run_id is not None:
-        study.set_user_attr(SESSION_RUN_ATTR, run_id)
     return max(0, target - done)
 
 
 def join_session(study: optuna.Study, wait_s: float) -> int:
     """As a worker, wait up to ``wait_s`` for an open session and return how many trials it still
-    needs. Raises ``TimeoutError`` when none opens."""
+    needs (0 when the run is being terminated). Raises ``TimeoutError`` when none opens."""
     deadline = time.monotonic() + wait_s
     while not (study.user_attrs.get(OPEN_ATTR) and study.user_attrs.get(TARGET_ATTR) is not None):
-        if time.monotonic() > deadline or termination_requested():
+        if termination_requested():
+            return 0
+        if time.monotonic() > deadline:
             raise TimeoutError(
                 f"tuning.worker: study '{study.study_name}' has no open tuning session to join "
                 f"(waited {wait_s:g} s, tuning.worker_wait_s). Start the run that opens it (the same "
@@ -73,23 +76,25 @@ def join_session(study: optuna.Study, wait_s: float) -> int:
     return max(0, target - done)
 
 
-def target(study: optuna.Study) -> int:
+def session_target(study: optuna.Study) -> int:
     """The open session's target: the study's counted trials once it is reached."""
     return int(study.user_attrs[TARGET_ATTR])
 
 
-def more_to_run(study: optuna.Study, deadline: float | None) -> int:
+def more_to_run(study: optuna.Study, deadline: float, *, shared: bool) -> int:
     """For the run that opened the session, after its own trials: wait while other processes run
     trials of the session, and return how many trials it should run itself (trials queued again
-    after their process died, or places left free), 0 when the session is complete or its time
-    (``deadline``, a ``time.monotonic()`` value) is up."""
+    after their process died, or places left free), 0 when the session is complete or the time to
+    wait (``deadline``, a ``time.monotonic()`` value) is up. ``shared``: whether other processes
+    may tune the study."""
+    session = study.user_attrs.get(SESSION_ATTR)
     while True:
-        fail_abandoned_trials(study)
-        if termination_requested() or (deadline is not None and time.monotonic() >= deadline):
+        fail_abandoned_trials(study, shared=shared, session=session)
+        if termination_requested() or time.monotonic() >= deadline:
             return 0
         queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
         others = running_elsewhere(study)
-        missing = target(study) - counted_trials(study) - len(others)
+        missing = session_target(study) - counted_trials(study) - len(others)
         if queued or missing > 0:
             return max(queued, missing)
         if not others:

@@ -3,7 +3,10 @@ created."""
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import zlib
 from pathlib import Path
 
 import optuna
@@ -15,7 +18,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class StudyStorageError(RuntimeError):
-    """The study's SQLite file cannot be used: locked by another process, corrupted, or not a study."""
+    """The study's file cannot be used: locked by another process, corrupted, or not a study."""
 
 
 def study_file(tuning) -> tuple[str, Path, str]:
@@ -26,6 +29,11 @@ def study_file(tuning) -> tuple[str, Path, str]:
         return "sqlite", Path(tuning.storage_path).expanduser().resolve(), "tuning.storage_path"
     kind, _, path = url.partition(":///")
     return kind, Path(path).expanduser().resolve(), "tuning.storage"
+
+
+def shared_storage(tuning) -> bool:
+    """Whether several processes may tune the study at once (a journal file)."""
+    return study_file(tuning)[0] == "journal"
 
 
 def describe_storage(tuning) -> str:
@@ -67,12 +75,12 @@ def check_storage_file(path: str, lock_timeout_s: float, key: str = "tuning.stor
             connection.close()
     except sqlite3.OperationalError as err:
         if "locked" in str(err):
-            raise _locked(file, lock_timeout_s) from err
-        raise _corrupted(file, err) from err
+            raise _locked(file, lock_timeout_s, key) from err
+        raise _corrupted(file, err, key) from err
     except sqlite3.DatabaseError as err:
-        raise _corrupted(file, err) from err
+        raise _corrupted(file, err, key) from err
     if verdict != "ok":
-        raise _corrupted(file, verdict)
+        raise _corrupted(file, verdict, key)
     if tables and "studies" not in tables:
         raise StudyStorageError(
             f"{key}: {file} is an SQLite database but not an Optuna study storage (tables: "
@@ -80,17 +88,17 @@ def check_storage_file(path: str, lock_timeout_s: float, key: str = "tuning.stor
         )
 
 
-def _locked(file: Path, lock_timeout_s: float) -> StudyStorageError:
+def _locked(file: Path, lock_timeout_s: float, key: str = "tuning.storage_path") -> StudyStorageError:
     return StudyStorageError(
-        f"tuning.storage_path: {file} is locked by another process (waited {lock_timeout_s:g} s, "
+        f"{key}: {file} is locked by another process (waited {lock_timeout_s:g} s, "
         "tuning.lock_timeout_s). Another run may be tuning the same study: wait for it to finish, "
         "or give this run its own tuning.storage_path."
     )
 
 
-def _corrupted(file: Path, reason) -> StudyStorageError:
+def _corrupted(file: Path, reason, key: str = "tuning.storage_path") -> StudyStorageError:
     return StudyStorageError(
-        f"tuning.storage_path: {file} is corrupted ({reason}). Its finished trials cannot be read; "
+        f"{key}: {file} is corrupted ({reason}). Its finished trials cannot be read; "
         "restore it from a backup, or move it away to start a new study."
     )
 
@@ -105,9 +113,16 @@ def open_study(config: FamilyConfig) -> optuna.Study:
     tuning = config.tuning
     kind, file, key = study_file(tuning)
     storage = _journal_storage(file, key) if kind == "journal" else _sqlite_storage(file, key, tuning)
-    study = _create_or_load(storage, tuning, file)
-    study.sampler = create_sampler(tuning.sampler, seed_offset=len(study.trials))
+    study = _create_or_load(storage, tuning, file, key)
+    # Processes that start together see as many trials: a worker's seed also depends on which
+    # process it is, or it would sample the same parameters as the others.
+    seed_offset = len(study.trials) + (_process_number() if tuning.worker else 0)
+    study.sampler = create_sampler(tuning.sampler, seed_offset=seed_offset)
     return study
+
+
+def _process_number() -> int:
+    return zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_003
 
 
 def _sqlite_storage(file: Path, key: str, tuning) -> optuna.storages.RDBStorage:
@@ -120,7 +135,7 @@ def _sqlite_storage(file: Path, key: str, tuning) -> optuna.storages.RDBStorage:
             f"sqlite:///{file}", engine_kwargs={"connect_args": {"timeout": tuning.lock_timeout_s}}
         )
     except sqlalchemy.exc.OperationalError as err:
-        raise _storage_error(err, file, tuning.lock_timeout_s) from err
+        raise _storage_error(err, file, tuning.lock_timeout_s, key) from err
 
 
 def _journal_storage(file: Path, key: str) -> optuna.storages.JournalStorage:
@@ -136,7 +151,7 @@ def _journal_storage(file: Path, key: str) -> optuna.storages.JournalStorage:
         ) from err
 
 
-def _create_or_load(storage, tuning, file: Path) -> optuna.Study:
+def _create_or_load(storage, tuning, file: Path, key: str) -> optuna.Study:
     import sqlalchemy.exc
 
     try:
@@ -148,10 +163,12 @@ def _create_or_load(storage, tuning, file: Path) -> optuna.Study:
             pruner=create_pruner(tuning.pruner, tuning.epochs),
         )
     except sqlalchemy.exc.OperationalError as err:
-        raise _storage_error(err, file, tuning.lock_timeout_s) from err
+        raise _storage_error(err, file, tuning.lock_timeout_s, key) from err
 
 
-def _storage_error(err, file: Path, lock_timeout_s: float) -> StudyStorageError:
+def _storage_error(
+    err, file: Path, lock_timeout_s: float, key: str = "tuning.storage_path"
+) -> StudyStorageError:
     if "locked" in str(err):
-        return _locked(file, lock_timeout_s)
-    return _corrupted(file, err.orig if err.orig is not None else err)
+        return _locked(file, lock_timeout_s, key)
+    return _corrupted(file, err.orig if err.orig is not None else err, key)

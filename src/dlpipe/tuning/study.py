@@ -35,11 +35,18 @@ from dlpipe.tuning.session import (
     join_session,
     more_to_run,
     open_session,
-    target,
+    session_target,
 )
-from dlpipe.tuning.storage import StudyStorageError, describe_storage, open_study
+from dlpipe.tuning.storage import StudyStorageError, describe_storage, open_study, shared_storage
 from dlpipe.tuning.trial_runs import SESSION_TAG, adopt_session_trial_runs, fail_stale_trial_runs
-from dlpipe.tuning.workers import STALE_ATTR, claim, fail_abandoned_trials, take_place
+from dlpipe.tuning.workers import (
+    STALE_ATTR,
+    NoPlaceLeft,
+    claim,
+    fail_abandoned_trials,
+    queue_again,
+    take_place,
+)
 
 __all__ = ["STALE_ATTR", "TARGET_ATTR", "StudyStorageError", "open_study", "run_study"]
 
@@ -107,8 +114,12 @@ class _TrialRunner:
 
     def __call__(self, trial: optuna.Trial) -> float:
         tuning = self.config.tuning
-        claim(trial)
-        take_place(self.study, trial, target(self.study))
+        claim(trial, self.session)
+        try:
+            take_place(self.study, trial, session_target(self.study))
+        except NoPlaceLeft:
+            self.study.stop()  # the session has its trials: this process's loop ends here
+            raise
         overrides = suggest(trial, tuning.search_space)
         trial_config = parse_family(self.config.model.family, with_overrides(self.base, overrides))
         run_id = self._start_run(trial, overrides)
@@ -156,6 +167,7 @@ class _TrialRunner:
             # the rerun redoes it. The study stops after this trial.
             state = "INTERRUPTED"
             trial.set_user_attr(STALE_ATTR, True)
+            queue_again(self.study, trial)
             self.study.stop()
             raise
         except Exception as err:
@@ -217,7 +229,8 @@ def run_study(
     """
     tuning = config.tuning
     study = open_study(config)
-    fail_abandoned_trials(study)
+    shared = shared_storage(tuning)
+    fail_abandoned_trials(study, shared=shared, session=study.user_attrs.get(SESSION_ATTR))
     active = mlflow.active_run()
     if tuning.worker:
         remaining = join_session(study, tuning.worker_wait_s)
@@ -244,23 +257,29 @@ def run_study(
         remaining,
     )
     timeout = tuning_timeout(config.budget, tuning.timeout_s)
-    # Without a time limit, the opening run waits for other processes' trials at most as long
-    # as a worker waits for a session.
-    deadline = time.monotonic() + (timeout if timeout is not None else tuning.worker_wait_s)
-    keras.backend.clear_session()  # the first trial starts clean too
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if remaining:
+        keras.backend.clear_session()  # the first trial starts clean too
     while remaining:
         study.optimize(
             runner,
             n_trials=remaining,
-            timeout=max(1.0, deadline - time.monotonic()) if timeout is not None else None,
+            timeout=None if deadline is None else max(1.0, deadline - time.monotonic()),
             catch=(Exception,),
             # Each trial already ends with clear_session(), which collects; a second full
             # collection of TensorFlow's heap costs about 0.4 s per trial on 2 cores.
             gc_after_trial=False,
             callbacks=trial_callbacks,
         )
-        # Workers stop when the session has its trials; the opening run waits for theirs.
-        remaining = 0 if tuning.worker else more_to_run(study, deadline)
+        if tuning.worker:
+            break  # the session has its trials; the run that opened it waits for the rest
+        # The opening run waits for the trials other processes still run: within its time limit
+        # when it has one (its plan comes first), else at most worker_wait_s from now.
+        remaining = more_to_run(
+            study,
+            deadline if deadline is not None else time.monotonic() + tuning.worker_wait_s,
+            shared=shared,
+        )
     if termination_requested():
         raise RunTerminated(
             f"Tuning stopped ({termination_requested()}): study '{tuning.study_name}' keeps its "
