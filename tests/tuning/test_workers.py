@@ -5,6 +5,7 @@ import datetime
 import socket
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
@@ -13,10 +14,12 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from dlpipe.tuning.workers import (
+    ALIVE_ATTR,
     OWNER_ATTR,
     RETRY_OF_ATTR,
     STALE_ATTR,
     SURPLUS_ATTR,
+    Heartbeat,
     NoPlaceLeft,
     claim,
     fail_abandoned_trials,
@@ -106,3 +109,23 @@ def test_a_trial_beyond_the_sessions_target_is_surplus(study):
     with pytest.raises(NoPlaceLeft, match="already has its 2 trials"):
         take_place(study, third, target=2)
     assert study.get_trials(deepcopy=False)[-1].user_attrs[SURPLUS_ATTR] is True
+
+
+def test_a_trial_of_another_host_is_abandoned_once_it_misses_four_heartbeats(study):
+    elsewhere = {"host": "another-machine", "pid": 1234, "started": None, "session": "s1"}
+    quiet, beating = _running(study, elsewhere), _running(study, elsewhere)
+    quiet.set_user_attr(ALIVE_ATTR, time.time() - 4 * 30.0 - 1)
+    beating.set_user_attr(ALIVE_ATTR, time.time() - 30.0)
+
+    assert fail_abandoned_trials(study, shared=True, session="s1", heartbeat_s=30.0) == 1
+    assert [t.state for t in study.get_trials(deepcopy=False)][:2] == [TrialState.FAIL, TrialState.RUNNING]
+
+
+def test_a_heartbeat_records_the_process_alive_while_the_trial_runs(study):
+    trial = study.ask()
+    with Heartbeat(study, trial, interval_s=0.05):
+        first = study.get_trials(deepcopy=False)[0].user_attrs[ALIVE_ATTR]
+        time.sleep(0.3)
+        later = study.get_trials(deepcopy=False)[0].user_attrs[ALIVE_ATTR]
+    assert later > first
+    study.tell(trial, 0.5)

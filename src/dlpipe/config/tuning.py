@@ -78,6 +78,9 @@ class TuningConfig(Strict):
     worker: bool = False
     # How long a worker waits for a session to join before giving up.
     worker_wait_s: float = Field(600.0, gt=0.0)
+    # How often a trial of a shared study records that its process lives; one that misses four is
+    # taken as abandoned by the processes of other hosts.
+    heartbeat_s: float = Field(30.0, gt=0.0)
     # How long to wait for a study file that another process holds locked before failing.
     lock_timeout_s: float = Field(60.0, gt=0.0)
     n_trials: PositiveInt = 10  # trials added by each run

@@ -17,8 +17,10 @@ import uuid
 import optuna
 from optuna.trial import TrialState
 
+from dlpipe.config.schema import FamilyConfig
 from dlpipe.interrupts import termination_requested
-from dlpipe.tuning.workers import counts, fail_abandoned_trials, running_elsewhere
+from dlpipe.tuning.search_space import configured_values
+from dlpipe.tuning.workers import STALE_ATTR, counts, fail_abandoned_trials, running_elsewhere
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ TARGET_ATTR = "dlpipe_target_trials"
 OPEN_ATTR = "dlpipe_session_open"
 SESSION_ATTR = "dlpipe_session"  # the open session's id, also a tag of its trial runs in MLflow
 SESSION_RUN_ATTR = "dlpipe_session_run"  # the MLflow run the session's trial runs go under
+WARM_START_ATTR = "dlpipe_warm_start"  # the trial of the configured values, first in a new study
 # How often a worker looks for a session to join, and the opening run for trials still running.
 POLL_S = 2.0
 
@@ -81,15 +84,15 @@ def session_target(study: optuna.Study) -> int:
     return int(study.user_attrs[TARGET_ATTR])
 
 
-def more_to_run(study: optuna.Study, deadline: float, *, shared: bool) -> int:
+def more_to_run(study: optuna.Study, deadline: float, *, shared: bool, heartbeat_s: float) -> int:
     """For the run that opened the session, after its own trials: wait while other processes run
     trials of the session, and return how many trials it should run itself (trials queued again
     after their process died, or places left free), 0 when the session is complete or the time to
     wait (``deadline``, a ``time.monotonic()`` value) is up. ``shared``: whether other processes
-    may tune the study."""
+    may tune the study; ``heartbeat_s``: how often their running trials say they are alive."""
     session = study.user_attrs.get(SESSION_ATTR)
     while True:
-        fail_abandoned_trials(study, shared=shared, session=session)
+        fail_abandoned_trials(study, shared=shared, session=session, heartbeat_s=heartbeat_s)
         if termination_requested() or time.monotonic() >= deadline:
             return 0
         queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
@@ -100,3 +103,29 @@ def more_to_run(study: optuna.Study, deadline: float, *, shared: bool) -> int:
         if not others:
             return 0
         time.sleep(POLL_S)
+
+
+def _warm_started(study: optuna.Study) -> bool:
+    """Whether the study is past its start: it holds a trial that was not cut short by a kill or
+    SIGTERM (those are marked stale), finished or queued. A study whose only trials were killed,
+    the warm one among them, is started again from the configured values."""
+    return any(not t.user_attrs.get(STALE_ATTR) for t in study.trials)
+
+
+def start_from_configured_values(study: optuna.Study, config: FamilyConfig) -> None:
+    """Queue the configured values of the searched parameters as the first trial of a study that
+    has not started yet (see ``_warm_started``)."""
+    if _warm_started(study):
+        return
+    tuning = config.tuning
+    defaults = configured_values(tuning.search_space, config.model_dump())
+    sampled = [entry.path for entry in tuning.search_space if entry.path not in defaults]
+    if sampled:
+        logger.info(
+            "Study '%s': configured values of %s lie outside the search space; the sampler picks them",
+            tuning.study_name,
+            sampled,
+        )
+    if defaults:
+        study.enqueue_trial(defaults, user_attrs={WARM_START_ATTR: True})
+        logger.info("Study '%s' starts from the configured values: %s", tuning.study_name, defaults)

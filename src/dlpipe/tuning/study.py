@@ -25,7 +25,7 @@ from dlpipe.training.fit import fit_model
 from dlpipe.training.guards import NanGuard, TerminationGuard
 from dlpipe.tuning.memory import forget_graphs_of_finished_models, release_memory
 from dlpipe.tuning.pace import record_pace
-from dlpipe.tuning.search_space import configured_values, suggest
+from dlpipe.tuning.search_space import suggest
 from dlpipe.tuning.session import (
     OPEN_ATTR,
     SESSION_ATTR,
@@ -36,11 +36,13 @@ from dlpipe.tuning.session import (
     more_to_run,
     open_session,
     session_target,
+    start_from_configured_values,
 )
 from dlpipe.tuning.storage import StudyStorageError, describe_storage, open_study, shared_storage
 from dlpipe.tuning.trial_runs import SESSION_TAG, adopt_session_trial_runs, fail_stale_trial_runs
 from dlpipe.tuning.workers import (
     STALE_ATTR,
+    Heartbeat,
     NoPlaceLeft,
     claim,
     fail_abandoned_trials,
@@ -53,7 +55,6 @@ __all__ = ["STALE_ATTR", "TARGET_ATTR", "StudyStorageError", "open_study", "run_
 logger = logging.getLogger(__name__)
 
 FAIL_REASON_ATTR = "dlpipe_fail_reason"
-WARM_START_ATTR = "dlpipe_warm_start"  # the trial of the configured values, first in a new study
 # A pruned trial ended as planned: FINISHED, named "... pruned", not shown as crashed (KILLED).
 MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
 
@@ -71,6 +72,7 @@ class _TrialRunner:
         self.client = mlflow.MlflowClient() if parent_run_id else None
         self.study: optuna.Study | None = None  # set by run_study, to stop it on SIGTERM
         self.session: str | None = None  # the tuning session's id, set by run_study
+        self.shared = False  # whether other processes tune the study too, set by run_study
         # Trials that share batch size and augmentation share their input pipelines (and caches).
         self.datasets: dict = {}
 
@@ -135,8 +137,11 @@ class _TrialRunner:
         if termination_requested():
             self.study.stop()
             raise RunTerminated(f"not starting trial {trial.number}: {termination_requested()}")
+        heartbeat = (
+            Heartbeat(self.study, trial, tuning.heartbeat_s) if self.shared else contextlib.nullcontext()
+        )
         try:
-            with forget_graphs_of_finished_models():
+            with forget_graphs_of_finished_models(), heartbeat:
                 _, history = fit_model(
                     trial_config,
                     self.splits,
@@ -192,28 +197,6 @@ class _TrialRunner:
             release_memory()
 
 
-def _warm_started(study: optuna.Study) -> bool:
-    """Whether the study is past its start: it holds a trial that was not cut short by a kill or
-    SIGTERM (those are marked stale), finished or queued. A study whose only trials were killed,
-    the warm one among them, is started again from the configured values."""
-    return any(not t.user_attrs.get(STALE_ATTR) for t in study.trials)
-
-
-def _enqueue_configured_values(study: optuna.Study, config: FamilyConfig) -> None:
-    tuning = config.tuning
-    defaults = configured_values(tuning.search_space, config.model_dump())
-    sampled = [entry.path for entry in tuning.search_space if entry.path not in defaults]
-    if sampled:
-        logger.info(
-            "Study '%s': configured values of %s lie outside the search space; the sampler picks them",
-            tuning.study_name,
-            sampled,
-        )
-    if defaults:
-        study.enqueue_trial(defaults, user_attrs={WARM_START_ATTR: True})
-        logger.info("Study '%s' starts from the configured values: %s", tuning.study_name, defaults)
-
-
 def run_study(
     config: FamilyConfig,
     splits: dict[str, np.ndarray],
@@ -230,14 +213,16 @@ def run_study(
     tuning = config.tuning
     study = open_study(config)
     shared = shared_storage(tuning)
-    fail_abandoned_trials(study, shared=shared, session=study.user_attrs.get(SESSION_ATTR))
+    fail_abandoned_trials(
+        study, shared=shared, session=study.user_attrs.get(SESSION_ATTR), heartbeat_s=tuning.heartbeat_s
+    )
     active = mlflow.active_run()
     if tuning.worker:
         remaining = join_session(study, tuning.worker_wait_s)
     else:
         remaining = open_session(study, tuning.n_trials, active.info.run_id if active else None)
-        if tuning.warm_start and remaining and not _warm_started(study):
-            _enqueue_configured_values(study, config)
+        if tuning.warm_start and remaining:
+            start_from_configured_values(study, config)
     session = study.user_attrs.get(SESSION_ATTR)
     # A worker's trial runs go under the run that opened the session: one run tree per session.
     parent = (
@@ -248,7 +233,7 @@ def run_study(
         if session:
             adopt_session_trial_runs(active.info.run_id, session)
     runner = _TrialRunner(config, splits, spec, parent if active else None, fit_callbacks or ())
-    runner.study, runner.session = study, session
+    runner.study, runner.session, runner.shared = study, session, shared
     logger.info(
         "Study '%s' (%s): %d trial(s) in storage, running %d more",
         tuning.study_name,

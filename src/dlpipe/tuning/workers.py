@@ -8,11 +8,10 @@ and stale (not counted) and tried again once with the same parameters, when:
 - the study is an SQLite file, which one process tunes at a time: any RUNNING trial not of this
   process was cut short by a kill, as before workers existed;
 - its process was on this host and no longer exists;
+- its process was on another host and has not said it is alive (a heartbeat, every
+  ``tuning.heartbeat_s`` while the trial runs) for four heartbeats;
 - it belongs to an earlier session (a session closes only after its trials ended);
 - it records no process a minute after it started (killed before it could).
-
-A RUNNING trial of a live session on another host cannot be checked from here: the run that opened
-the session waits for it at most ``tuning.worker_wait_s``.
 
 The session's trial count is the study's, whatever the number of processes: a trial may run only
 if, counting the trials numbered before it that count (finished, running or queued, not stale and
@@ -27,6 +26,8 @@ import datetime
 import logging
 import os
 import socket
+import threading
+import time
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -40,6 +41,9 @@ OWNER_ATTR = "dlpipe_owner"  # {host, pid, started, session} of the process runn
 STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
 SURPLUS_ATTR = "dlpipe_surplus"  # started when the session had no place left: FAIL, not counted
 RETRY_OF_ATTR = "dlpipe_retry_of"  # the number of the killed trial this one runs again
+ALIVE_ATTR = "dlpipe_alive_at"  # the owner's latest heartbeat, seconds since the epoch
+# Heartbeats a trial of another host may miss before it counts as abandoned.
+MISSED_HEARTBEATS = 4
 
 
 # How long a trial may go without recording its process before it counts as abandoned.
@@ -69,7 +73,36 @@ def _me() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def _abandoned(trial: FrozenTrial, *, shared: bool, session: str | None) -> bool:
+class Heartbeat:
+    """While a trial of a shared study runs, record every ``interval_s`` that its process lives,
+    so that processes of other hosts can tell a running trial from an abandoned one."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, interval_s: float):
+        self._beat = lambda: study._storage.set_trial_user_attr(trial._trial_id, ALIVE_ATTR, time.time())
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dlpipe-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._beat()
+            except UpdateFinishedTrialError:
+                return  # marked abandoned after all (this process was too slow to say otherwise)
+            except Exception as err:  # noqa: BLE001 - a missed heartbeat is retried at the next
+                logger.debug("Heartbeat not recorded: %s", err)
+
+
+def _abandoned(trial: FrozenTrial, *, shared: bool, session: str | None, heartbeat_s: float) -> bool:
     owner = trial.user_attrs.get(OWNER_ATTR)
     if not shared:
         return owner is None or {key: owner.get(key) for key in ("host", "pid")} != _me()
@@ -79,17 +112,21 @@ def _abandoned(trial: FrozenTrial, *, shared: bool, session: str | None) -> bool
     if owner.get("session") != session:
         return True
     if owner.get("host") != socket.gethostname():
-        return False
+        alive_at = trial.user_attrs.get(ALIVE_ATTR)
+        return alive_at is not None and time.time() - alive_at > MISSED_HEARTBEATS * heartbeat_s
     return not process_alive(int(owner["pid"]), owner.get("started"))
 
 
-def fail_abandoned_trials(study: optuna.Study, *, shared: bool, session: str | None) -> int:
+def fail_abandoned_trials(
+    study: optuna.Study, *, shared: bool, session: str | None, heartbeat_s: float = 30.0
+) -> int:
     """Mark FAIL and stale the RUNNING trials abandoned by their process, each queued again once
     with the same parameters. ``shared``: whether several processes may tune the study; ``session``:
-    the open tuning session. Returns how many this process marked."""
+    the open tuning session; ``heartbeat_s``: how often running trials say they are alive. Returns
+    how many this process marked."""
     marked = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _abandoned(trial, shared=shared, session=session):
+        if not _abandoned(trial, shared=shared, session=session, heartbeat_s=heartbeat_s):
             continue
         try:
             study._storage.set_trial_user_attr(trial._trial_id, STALE_ATTR, True)
