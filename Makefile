@@ -9,7 +9,7 @@ FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export KEDRO_DISABLE_TELEMETRY := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install dataset browser run smoke test test-all lint audit viz viz-serve mlflow-ui serve clean
+.PHONY: help install dataset browser postgres run smoke test test-all lint audit viz viz-serve mlflow-ui serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,12 @@ browser:  ## Debian's headless Chromium, which the browser test of the MLflow UI
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
 	else echo "No apt-get: install Chromium at $(CHROMIUM) for the browser test"; fi
 
+postgres:  ## Debian's PostgreSQL server binaries, for throwaway servers of shared tuning studies (dlpipe.devtools.postgres)
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then echo "PostgreSQL present"; \
+	elif command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; \
+	else echo "No apt-get: install PostgreSQL's server binaries under /usr/lib/postgresql/"; fi
+
 run: install dataset  ## the main job: kedro run --pipelines=cnn
 	$(BIN)/kedro run --pipelines=cnn
 
@@ -72,10 +78,10 @@ smoke: install dataset  ## both pipelines on a few hundred examples (--env=smoke
 # -n: test workers (pytest-xdist), each taking whole test files, in order (a file's tests share its
 # fixtures, e.g. one scratch project); --durations: the slowest tests, to keep the suite's time in check.
 TEST_WORKERS ?= 2
-test: install dataset browser  ## the test suite (fast tests; slow ones are marked and skipped)
+test: install dataset browser postgres  ## the test suite (fast tests; slow ones are marked and skipped)
 	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile --durations=25
 
-test-all: install dataset browser  ## every test, the slow ones too
+test-all: install dataset browser postgres  ## every test, the slow ones too
 	$(BIN)/pytest
 
 lint: install  ## ruff lint and format check

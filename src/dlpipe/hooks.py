@@ -16,6 +16,7 @@ from dlpipe.http_probe import NoAnswer, http_status
 from dlpipe.interrupts import RunTerminated, install_sigterm_handler, termination_requested
 from dlpipe.processes import process_alive, process_start
 from dlpipe.tracking_store import create_store_from_template
+from dlpipe.tuning.storage import share_storage_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +44,21 @@ class ParameterValidationHooks:
     def after_context_created(self, context) -> None:
         params = context.params
         validate_parameters(params)
+        share_storage_credentials(params, lambda: _credentials(context))
         logger.info("Parameters validated for families: %s", ", ".join(sorted(params)))
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         check_worker_runs(pipeline, catalog)
+
+
+def _credentials(context) -> dict:
+    from kedro.config import MissingConfigException
+
+    try:
+        return context.config_loader["credentials"]
+    except MissingConfigException:
+        return {}
 
 
 def check_worker_runs(pipeline, catalog) -> None:

@@ -119,3 +119,44 @@ def test_a_worker_that_would_train_is_stopped_before_any_node(tmp_path, monkeypa
     assert "--to-nodes=cnn.tune_hyperparameters" in message
     assert "Running node" not in caplog.text
     assert [r.info.status for r in mlflow_runs(project)] == []
+
+
+def test_two_processes_share_one_postgresql_study(tmp_path):
+    from dlpipe.devtools.postgres import ThrowawayPostgres
+
+    n_trials = 4
+    with ThrowawayPostgres() as server:
+        tuning = {
+            "enabled": True,
+            "storage": server.url,
+            "n_trials": n_trials,
+            "epochs": 2,
+            "train_subset": 1000,
+            "validation_subset": 200,
+            "pruner": {"name": "none"},
+        }
+        project = make_project(tmp_path / "project", {"training": {"epochs": 1}, "tuning": tuning})
+        worker_args = ("--to-nodes=cnn.tune_hyperparameters", "--params=cnn.tuning.worker=true")
+        worker = start_kedro(project, "run", "--pipelines=cnn", *worker_args, log=tmp_path / "worker.log")
+        main = start_kedro(project, "run", "--pipelines=cnn", log=tmp_path / "main.log")
+        try:
+            assert main.wait(timeout=600) == 0, (tmp_path / "main.log").read_text()[-4000:]
+            assert worker.wait(timeout=120) == 0, (tmp_path / "worker.log").read_text()[-4000:]
+        finally:
+            for process in (worker, main):
+                if process.poll() is None:
+                    kill_group(process)
+        trials = optuna.load_study(study_name="cnn", storage=server.url).trials
+
+    counted = [t for t in trials if counts(t)]
+    assert len(counted) == n_trials and all(t.state.is_finished() for t in counted)
+    assert len({t.number for t in trials}) == len(trials)
+    assert {owner_pid(t) for t in counted} == {main.pid, worker.pid}  # both processes ran trials
+    assert len({tuple(sorted(t.params.items())) for t in counted}) == n_trials
+    runs = mlflow_runs(project)
+    trial_runs = [r for r in runs if "optuna.trial_number" in r.data.tags]
+    assert len(trial_runs) == len(trials)
+    parents = {r.data.tags["mlflow.parentRunId"] for r in trial_runs}
+    assert len(parents) == 1  # one run tree: the workers' trial runs too
+    opener = next(r for r in runs if r.info.run_id in parents)
+    assert opener.info.status == "FINISHED" and "mlflow.parentRunId" not in opener.data.tags

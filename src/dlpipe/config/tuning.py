@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dlpipe.config.common import PRUNERS, SAMPLERS, NonNegativeInt, PositiveInt, Strict
 
-STORAGE_SCHEMES = ("sqlite:///", "journal:///")
+STORAGE_SCHEMES = ("sqlite:///", "journal:///", "postgresql+psycopg://")
 
 
 class SearchParameter(Strict):
@@ -70,8 +70,11 @@ class TuningConfig(Strict):
     storage_path: str = Field(min_length=1)  # SQLite file; re-running continues the same study
     # Where the study lives, as a URL; null: the SQLite file at storage_path. `journal:///<path>`
     # (relative) or `journal:////<absolute path>`: an Optuna journal file, which several processes
-    # on one machine (or on a shared file system) can write at once.
+    # on one machine (or on a shared file system) can write at once. `postgresql+psycopg://<host>:
+    # <port>/<database>`: a PostgreSQL database, for processes on several machines.
     storage: str | None = None
+    # The entry of conf/<env>/credentials.yml with the database's username and password.
+    storage_credentials: str | None = None
     # This process joins the open tuning session of a shared study as a worker: it runs trials
     # until the session has all of its trials, then stops; the run that opened the session trains
     # the final model. Run a worker up to the tuning node only (see the README, "Scaling out").
@@ -98,11 +101,12 @@ class TuningConfig(Strict):
 
     @model_validator(mode="after")
     def _worker_needs_a_shared_study(self) -> TuningConfig:
-        if self.worker and not (self.storage or "").startswith("journal:///"):
+        if self.worker and not (self.storage or "").startswith(STORAGE_SCHEMES[1:]):
             raise ValueError(
                 f"worker: true needs a study several processes can write, but tuning.storage is "
                 f"{self.storage!r} (the SQLite file at storage_path is for one process): set "
-                "tuning.storage to journal:///<path> in every process that tunes it"
+                "tuning.storage to journal:///<path> or a postgresql+psycopg:// URL in every process "
+                "that tunes it"
             )
         return self
 

@@ -1,5 +1,5 @@
-"""The study's storage, an SQLite file or an Optuna journal file: checked before use, then opened or
-created."""
+"""The study's storage: an SQLite file, an Optuna journal file, or a PostgreSQL database; checked
+before use, then opened or created."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import os
 import socket
 import sqlite3
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 
+from dlpipe.config.common import ConfigError
 from dlpipe.config.schema import FamilyConfig
 from dlpipe.tuning.search_space import create_pruner, create_sampler
 
@@ -21,25 +23,59 @@ class StudyStorageError(RuntimeError):
     """The study's file cannot be used: locked by another process, corrupted, or not a study."""
 
 
-def study_file(tuning) -> tuple[str, Path, str]:
-    """The kind of the study's storage (``sqlite`` or ``journal``), its file, and the key that
-    names it in the parameters (for messages)."""
+# Credentials entries (conf/<env>/credentials.yml) of PostgreSQL studies, by name; dlpipe's
+# hooks hand them over when the Kedro context is created (share_storage_credentials).
+_credentials: dict[str, dict] = {}
+
+
+def study_location(tuning) -> tuple[str, Path | str, str]:
+    """The kind of the study's storage (``sqlite``, ``journal`` or ``postgresql``), its file (its
+    URL for PostgreSQL), and the key that names it in the parameters (for messages)."""
     url = tuning.storage
     if url is None:
         return "sqlite", Path(tuning.storage_path).expanduser().resolve(), "tuning.storage_path"
+    if url.startswith("postgresql"):
+        return "postgresql", url, "tuning.storage"
     kind, _, path = url.partition(":///")
     return kind, Path(path).expanduser().resolve(), "tuning.storage"
 
 
 def shared_storage(tuning) -> bool:
-    """Whether several processes may tune the study at once (a journal file)."""
-    return study_file(tuning)[0] == "journal"
+    """Whether several processes may tune the study at once (a journal file, PostgreSQL)."""
+    return study_location(tuning)[0] != "sqlite"
 
 
 def describe_storage(tuning) -> str:
-    """The study's storage as messages name it: its file, with ``journal:`` for a journal."""
-    kind, file, _ = study_file(tuning)
-    return str(file) if kind == "sqlite" else f"journal {file}"
+    """The study's storage as messages name it: its file, ``journal`` and its file, or its
+    PostgreSQL URL without a password."""
+    kind, where, _ = study_location(tuning)
+    if kind == "postgresql":
+        from sqlalchemy.engine import make_url
+
+        return make_url(where).render_as_string(hide_password=True)
+    return str(where) if kind == "sqlite" else f"journal {where}"
+
+
+def share_storage_credentials(params: dict, credentials: Callable[[], dict]) -> None:
+    """Keep the credentials entries that blocks name in ``tuning.storage_credentials``, read with
+    ``credentials()`` (the project's credentials files) only when some block names one. Raises
+    ``ConfigError`` naming the block's key when an entry is missing or is not a mapping."""
+    named = {
+        f"{block}.tuning.storage_credentials": values["tuning"]["storage_credentials"]
+        for block, values in params.items()
+        if isinstance(values, dict) and (values.get("tuning") or {}).get("storage_credentials")
+    }
+    if not named:
+        return
+    entries = credentials()
+    for key, name in named.items():
+        entry = entries.get(name)
+        if not isinstance(entry, dict) or "password" not in entry:
+            raise ConfigError(
+                f"{key}: '{name}' is not an entry of the project's credentials (conf/<env>/"
+                f"credentials.yml) with a password; expected `{name}: {{username: ..., password: ...}}`"
+            )
+        _credentials[name] = entry
 
 
 def check_storage_file(path: str, lock_timeout_s: float, key: str = "tuning.storage_path") -> None:
@@ -111,9 +147,14 @@ def open_study(config: FamilyConfig) -> optuna.Study:
     one.
     """
     tuning = config.tuning
-    kind, file, key = study_file(tuning)
-    storage = _journal_storage(file, key) if kind == "journal" else _sqlite_storage(file, key, tuning)
-    study = _create_or_load(storage, tuning, file, key)
+    kind, where, key = study_location(tuning)
+    if kind == "postgresql":
+        storage, where = _postgres_storage(where, key, tuning), describe_storage(tuning)
+    elif kind == "journal":
+        storage = _journal_storage(where, key)
+    else:
+        storage = _sqlite_storage(where, key, tuning)
+    study = _create_or_load(storage, tuning, where, key)
     # Processes that start together see as many trials: a worker's seed also depends on which
     # process it is, or it would sample the same parameters as the others.
     seed_offset = len(study.trials) + (_process_number() if tuning.worker else 0)
@@ -138,6 +179,31 @@ def _sqlite_storage(file: Path, key: str, tuning) -> optuna.storages.RDBStorage:
         raise _storage_error(err, file, tuning.lock_timeout_s, key) from err
 
 
+def _postgres_storage(url: str, key: str, tuning) -> optuna.storages.RDBStorage:
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    entry = _credentials.get(tuning.storage_credentials or "", {})
+    if entry:
+        target = target.set(username=entry.get("username", target.username), password=entry["password"])
+    try:
+        return optuna.storages.RDBStorage(
+            target.render_as_string(hide_password=False),
+            engine_kwargs={
+                "pool_pre_ping": True,
+                "connect_args": {"connect_timeout": max(1, round(tuning.lock_timeout_s))},
+            },
+        )
+    except sqlalchemy.exc.OperationalError as err:
+        reason = str(err.orig if err.orig is not None else err).strip().splitlines()[0]
+        raise StudyStorageError(
+            f"{key}: the PostgreSQL database {target.render_as_string(hide_password=True)} cannot be "
+            f"used ({reason}). Check that the server runs and answers, and the URL and credentials "
+            f"(tuning.storage_credentials: {tuning.storage_credentials})."
+        ) from err
+
+
 def _journal_storage(file: Path, key: str) -> optuna.storages.JournalStorage:
     from optuna.storages.journal import JournalFileBackend
 
@@ -151,7 +217,7 @@ def _journal_storage(file: Path, key: str) -> optuna.storages.JournalStorage:
         ) from err
 
 
-def _create_or_load(storage, tuning, file: Path, key: str) -> optuna.Study:
+def _create_or_load(storage, tuning, file: Path | str, key: str) -> optuna.Study:
     import sqlalchemy.exc
 
     try:
@@ -167,7 +233,7 @@ def _create_or_load(storage, tuning, file: Path, key: str) -> optuna.Study:
 
 
 def _storage_error(
-    err, file: Path, lock_timeout_s: float, key: str = "tuning.storage_path"
+    err, file: Path | str, lock_timeout_s: float, key: str = "tuning.storage_path"
 ) -> StudyStorageError:
     if "locked" in str(err):
         return _locked(file, lock_timeout_s, key)
