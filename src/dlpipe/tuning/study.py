@@ -31,6 +31,7 @@ from dlpipe.tuning.session import (
     SESSION_ATTR,
     SESSION_RUN_ATTR,
     TARGET_ATTR,
+    WARM_START_ATTR,
     counted_trials,
     join_session,
     more_to_run,
@@ -47,10 +48,12 @@ from dlpipe.tuning.workers import (
     claim,
     fail_abandoned_trials,
     queue_again,
+    session_full,
     take_place,
 )
 
-__all__ = ["STALE_ATTR", "TARGET_ATTR", "StudyStorageError", "open_study", "run_study"]
+# Also read from here by tests and callers; defined where their logic lives.
+__all__ = ["OPEN_ATTR", "STALE_ATTR", "TARGET_ATTR", "WARM_START_ATTR", "StudyStorageError", "run_study"]
 
 logger = logging.getLogger(__name__)
 
@@ -254,17 +257,14 @@ def run_study(
             # Each trial already ends with clear_session(), which collects; a second full
             # collection of TensorFlow's heap costs about 0.4 s per trial on 2 cores.
             gc_after_trial=False,
-            callbacks=trial_callbacks,
+            callbacks=[*(trial_callbacks or []), _stop_when_full],
         )
         if tuning.worker:
             break  # the session has its trials; the run that opened it waits for the rest
         # The opening run waits for the trials other processes still run: within its time limit
         # when it has one (its plan comes first), else at most worker_wait_s from now.
-        remaining = more_to_run(
-            study,
-            deadline if deadline is not None else time.monotonic() + tuning.worker_wait_s,
-            shared=shared,
-        )
+        wait_until = deadline if deadline is not None else time.monotonic() + tuning.worker_wait_s
+        remaining = more_to_run(study, wait_until, shared=shared, heartbeat_s=tuning.heartbeat_s)
     if termination_requested():
         raise RunTerminated(
             f"Tuning stopped ({termination_requested()}): study '{tuning.study_name}' keeps its "
@@ -280,6 +280,12 @@ def run_study(
             "trial failed or was pruned. See the FAIL reasons in the log and the trial runs."
         )
     return study
+
+
+def _stop_when_full(study: optuna.Study, trial) -> None:
+    # Other processes took the last places: asking for a trial now would only make a surplus one.
+    if session_full(study, session_target(study)):
+        study.stop()
 
 
 def _close_session(study: optuna.Study, config: FamilyConfig, completed: bool) -> None:

@@ -165,3 +165,9 @@ def take_place(study: optuna.Study, trial: optuna.Trial, target: int) -> None:
         return
     trial.set_user_attr(SURPLUS_ATTR, True)
     raise NoPlaceLeft(f"the tuning session already has its {target} trials; trial {trial.number} is not run")
+
+
+def session_full(study: optuna.Study, target: int) -> bool:
+    """Whether the session's places are all taken (trials finished, running or queued): a trial
+    started now would only be marked surplus."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if counts(t)) >= target
