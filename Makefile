@@ -62,10 +62,14 @@ browser:  ## Debian's headless Chromium, which the browser test of the MLflow UI
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
 	else echo "No apt-get: install Chromium at $(CHROMIUM) for the browser test"; fi
 
+# Debian's package would create and start a system cluster on port 5432; dlpipe needs only the
+# binaries (its throwaway servers run in folders of their own), so no cluster is created.
 postgres:  ## Debian's PostgreSQL server binaries, for throwaway servers of shared tuning studies (dlpipe.devtools.postgres)
 	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then echo "PostgreSQL present"; \
 	elif command -v apt-get >/dev/null; then \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql-common && \
+	  $(SUDO) sed -i 's/^#* *create_main_cluster.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf && \
+	  $(SUDO) apt-get install -y -qq postgresql; \
 	else echo "No apt-get: install PostgreSQL's server binaries under /usr/lib/postgresql/"; fi
 
 run: install dataset  ## the main job: kedro run --pipelines=cnn

@@ -55,6 +55,8 @@ def arm(processes: int, trials: int, smoke: bool) -> dict:
         ]
         main = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
         for worker in started:
+            if main.returncode != 0:
+                worker.kill()  # it would wait for a session that never opens
             worker.wait(timeout=600)
         if main.returncode != 0 or any(worker.returncode for worker in started):
             sys.exit(main.stdout[-3000:] + main.stderr[-3000:])

@@ -1,5 +1,7 @@
 """Which parameter keys a run logs to MLflow (dlpipe.param_logging)."""
 
+import pytest
+
 from dlpipe.param_logging import family_independent_inputs
 
 
@@ -61,3 +63,25 @@ def test_a_nodes_parameters_are_logged_in_one_batch_and_long_values_as_kedro_mlf
     assert one_by_one == ["params:notes"]
     hook._log_param("later", 2)  # outside a node's logging: kedro-mlflow's own path
     assert one_by_one == ["params:notes", "later"]
+
+
+def test_a_process_that_loses_the_race_to_create_the_experiment_goes_on(monkeypatch):
+    import mlflow
+    from kedro_mlflow.framework.hooks import MlflowHook
+
+    from dlpipe.param_logging import FamilyIndependentMlflowHook
+
+    attempts = []
+
+    def create_experiment_once(self, context):
+        attempts.append(context)
+        if len(attempts) == 1:  # another process created it between the lookup and the creation
+            raise mlflow.exceptions.MlflowException("Experiment(name=dlpipe) already exists.")
+
+    monkeypatch.setattr(MlflowHook, "after_context_created", create_experiment_once)
+    FamilyIndependentMlflowHook().after_context_created("context")
+    assert attempts == ["context", "context"]
+
+    monkeypatch.setattr(MlflowHook, "after_context_created", lambda self, context: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # any other failure is not hidden
+        FamilyIndependentMlflowHook().after_context_created("context")

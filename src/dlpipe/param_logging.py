@@ -39,13 +39,25 @@ class FamilyIndependentMlflowHook(MlflowHook):
     """kedro-mlflow's hook, logging parameters by ``family_independent_inputs``, each parameter
     input once per run (every node of a block reads the same ``params:<block>``, and kedro-mlflow
     would log its hundred keys again before every node), and a node's parameters in one batch
-    instead of one database write each; settings.py registers it in place of kedro-mlflow's own."""
+    instead of one database write each; settings.py registers it in place of kedro-mlflow's own.
+    Two processes that create the run's experiment at once both go on."""
 
     def __init__(self):
         super().__init__()
         self._namespaces: set[str] = set()
         self._logged: set[str] = set()
         self._batch: dict[str, Any] | None = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        try:
+            super().after_context_created(context)
+        except mlflow.exceptions.MlflowException as err:
+            # Processes that start together on a new store (a tuning worker and the run it joins)
+            # may both create the experiment; the one that loses the race finds it made.
+            if "already exists" not in str(err):
+                raise
+            super().after_context_created(context)
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:

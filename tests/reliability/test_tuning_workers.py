@@ -7,6 +7,7 @@ import signal
 
 import optuna
 import pytest
+import yaml
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -125,10 +126,12 @@ def test_two_processes_share_one_postgresql_study(tmp_path):
     from dlpipe.devtools.postgres import ThrowawayPostgres
 
     n_trials = 4
-    with ThrowawayPostgres() as server:
+    # Password authentication: the run must take the password from the project's credentials.
+    with ThrowawayPostgres(password="tuning-secret") as server:
         tuning = {
             "enabled": True,
             "storage": server.url,
+            "storage_credentials": "optuna_study",
             "n_trials": n_trials,
             "epochs": 2,
             "train_subset": 1000,
@@ -136,6 +139,8 @@ def test_two_processes_share_one_postgresql_study(tmp_path):
             "pruner": {"name": "none"},
         }
         project = make_project(tmp_path / "project", {"training": {"epochs": 1}, "tuning": tuning})
+        credentials = {"optuna_study": {"username": "dlpipe", "password": "tuning-secret"}}
+        (project / "conf" / "local" / "credentials.yml").write_text(yaml.safe_dump(credentials))
         worker_args = ("--to-nodes=cnn.tune_hyperparameters", "--params=cnn.tuning.worker=true")
         worker = start_kedro(project, "run", "--pipelines=cnn", *worker_args, log=tmp_path / "worker.log")
         main = start_kedro(project, "run", "--pipelines=cnn", log=tmp_path / "main.log")
@@ -146,7 +151,8 @@ def test_two_processes_share_one_postgresql_study(tmp_path):
             for process in (worker, main):
                 if process.poll() is None:
                     kill_group(process)
-        trials = optuna.load_study(study_name="cnn", storage=server.url).trials
+        authenticated = server.url.replace("dlpipe@", "dlpipe:tuning-secret@")
+        trials = optuna.load_study(study_name="cnn", storage=authenticated).trials
 
     counted = [t for t in trials if counts(t)]
     assert len(counted) == n_trials and all(t.state.is_finished() for t in counted)

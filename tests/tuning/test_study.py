@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 from dlpipe.config.schema import parse_family
 from dlpipe.config.tuning import PrunerConfig, SamplerConfig, SearchParameter
 from dlpipe.pipelines.tuning.nodes import TUNING_FIGURES, plot_tuning_results, tune_hyperparameters
-from dlpipe.tuning import memory
+from dlpipe.tuning import memory, trial_runner
 from dlpipe.tuning import study as study_module
 from dlpipe.tuning.search_space import create_pruner, create_sampler, suggest
 
@@ -84,14 +84,14 @@ def test_interrupted_run_is_finished_not_restarted(cnn_params, fashion_splits):
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(cnn_params, fashion_splits, monkeypatch):
     splits, info = fashion_splits
-    real_fit = study_module.fit_model
+    real_fit = trial_runner.fit_model
 
     def fit_that_diverges_for_wide_heads(config, *args, **kwargs):
         if config.model.dense.units == 64:
             raise FloatingPointError("loss became NaN at epoch 1, batch 3")
         return real_fit(config, *args, **kwargs)
 
-    monkeypatch.setattr(study_module, "fit_model", fit_that_diverges_for_wide_heads)
+    monkeypatch.setattr(trial_runner, "fit_model", fit_that_diverges_for_wide_heads)
     cnn_params["tuning"]["n_trials"] = 4
     cnn_params["tuning"]["sampler"] = {"name": "random", "seed": 1}
     cnn_params["tuning"]["pruner"] = {"name": "none"}  # only the injected failure may end a trial early

@@ -1,7 +1,6 @@
 """Which running trials are abandoned, and which trials a session has a place for
 (dlpipe.tuning.workers), on a real journal study with the owners written as processes write them."""
 
-import datetime
 import socket
 import subprocess
 import sys
@@ -26,6 +25,14 @@ from dlpipe.tuning.workers import (
     running_elsewhere,
     take_place,
 )
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """This process's clock, moved by hand."""
+    now = [1000.0]
+    monkeypatch.setattr("dlpipe.tuning.workers._clock", lambda: now[0])
+    return now
 
 
 @pytest.fixture
@@ -76,25 +83,24 @@ def test_live_trials_of_this_session_are_left_alone_and_earlier_sessions_are_not
     assert len(running_elsewhere(study)) == 2
 
 
-def test_a_trial_not_yet_claimed_gets_a_grace_minute_unless_one_process_owns_the_study(study):
+def test_a_trial_not_yet_claimed_gets_a_grace_minute_of_this_process_clock(study, clock):
     _running(study, None)
+    assert fail_abandoned_trials(study, shared=True, session="s1") == 0  # first seen now
+    clock[0] += 59
     assert fail_abandoned_trials(study, shared=True, session="s1") == 0
+    clock[0] += 2
+    assert fail_abandoned_trials(study, shared=True, session="s1") == 1
+
+
+def test_an_unclaimed_trial_of_a_study_one_process_owns_was_cut_short(study):
+    _running(study, None)
     # An SQLite study has one process: whatever it did not start itself was cut short.
     assert fail_abandoned_trials(study, shared=False, session="s1") == 1
 
 
-def test_an_unclaimed_trial_older_than_the_grace_is_abandoned(study, monkeypatch):
-    _running(study, None)
-    later = datetime.datetime.now() + datetime.timedelta(minutes=2)
-    monkeypatch.setattr(
-        "dlpipe.tuning.workers.datetime.datetime", type("Later", (), {"now": staticmethod(lambda: later)})
-    )
-    assert fail_abandoned_trials(study, shared=True, session="s1") == 1
-
-
 def test_this_process_own_trial_is_never_abandoned(study):
     trial = study.ask()
-    claim(trial, "s1")
+    claim(trial, "s1", heartbeat_s=30.0)
     assert fail_abandoned_trials(study, shared=False, session="s1") == 0
     assert fail_abandoned_trials(study, shared=True, session="s1") == 0
     assert running_elsewhere(study) == []
@@ -111,21 +117,32 @@ def test_a_trial_beyond_the_sessions_target_is_surplus(study):
     assert study.get_trials(deepcopy=False)[-1].user_attrs[SURPLUS_ATTR] is True
 
 
-def test_a_trial_of_another_host_is_abandoned_once_it_misses_four_heartbeats(study):
+def test_a_trial_of_another_host_is_abandoned_once_it_misses_four_of_its_heartbeats(study, clock):
     elsewhere = {"host": "another-machine", "pid": 1234, "started": None, "session": "s1"}
     quiet, beating = _running(study, elsewhere), _running(study, elsewhere)
-    quiet.set_user_attr(ALIVE_ATTR, time.time() - 4 * 30.0 - 1)
-    beating.set_user_attr(ALIVE_ATTR, time.time() - 30.0)
+    for trial in (quiet, beating):
+        trial.set_user_attr(ALIVE_ATTR, {"count": 3, "every": 30.0})
+    assert fail_abandoned_trials(study, shared=True, session="s1") == 0  # first seen now
+    clock[0] += 4 * 30.0 + 1  # on this process's clock: the other host's is never read
+    beating.set_user_attr(ALIVE_ATTR, {"count": 4, "every": 30.0})
 
-    assert fail_abandoned_trials(study, shared=True, session="s1", heartbeat_s=30.0) == 1
+    assert fail_abandoned_trials(study, shared=True, session="s1") == 1
     assert [t.state for t in study.get_trials(deepcopy=False)][:2] == [TrialState.FAIL, TrialState.RUNNING]
 
 
-def test_a_heartbeat_records_the_process_alive_while_the_trial_runs(study):
+def test_the_heartbeat_goes_on_while_the_trial_runs_and_says_when_it_was_taken_over(study):
     trial = study.ask()
-    with Heartbeat(study, trial, interval_s=0.05):
-        first = study.get_trials(deepcopy=False)[0].user_attrs[ALIVE_ATTR]
-        time.sleep(0.3)
-        later = study.get_trials(deepcopy=False)[0].user_attrs[ALIVE_ATTR]
-    assert later > first
-    study.tell(trial, 0.5)
+    claim(trial, "s1", heartbeat_s=0.05)
+    heartbeat = Heartbeat(study, trial, interval_s=0.05)
+    with heartbeat:
+        deadline = time.monotonic() + 10
+        while study.get_trials(deepcopy=False)[0].user_attrs[ALIVE_ATTR]["count"] < 3:
+            assert time.monotonic() < deadline, "no heartbeat recorded"
+            time.sleep(0.02)
+        assert not heartbeat.lost
+        # Another process takes it as abandoned:
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        while not heartbeat.lost:
+            assert time.monotonic() < deadline, "the heartbeat did not notice"
+            time.sleep(0.02)
+    assert not heartbeat._thread.is_alive()

@@ -89,6 +89,9 @@ def describe_error(prefix: str, error: dict[str, Any]) -> str:
     value = error.get("input")
     # A whole section (a dict, or the block itself when a cross-field check re-runs on assignment)
     # is not worth echoing: only single values are.
+    if isinstance(value, str):
+        # A URL's password is never echoed (these messages reach logs and terminals).
+        value = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", value)
     shown = "" if isinstance(value, dict | BaseModel) else f" (got {value!r})"
     return f"{location}: {message}{shown}"
 

@@ -11,6 +11,13 @@ from dlpipe.config.common import PRUNERS, SAMPLERS, NonNegativeInt, PositiveInt,
 STORAGE_SCHEMES = ("sqlite:///", "journal:///", "postgresql+psycopg://")
 
 
+def _has_password(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.password is not None or "password" in parsed.query
+
+
 class SearchParameter(Strict):
     """One dimension of the search space: ``path`` is a dotted key of the family's parameters."""
 
@@ -113,10 +120,19 @@ class TuningConfig(Strict):
     @field_validator("storage")
     @classmethod
     def _known_storage(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(STORAGE_SCHEMES):
+        if url is None:
+            return url
+        scheme = url.split("://", 1)[0]
+        if not url.startswith(STORAGE_SCHEMES):
             raise ValueError(
-                f"'{url}' is not a storage dlpipe opens: expected a URL starting with "
+                f"a URL of scheme '{scheme}' is not a storage dlpipe opens: expected a URL starting with "
                 f"{' or '.join(STORAGE_SCHEMES)} (or null for the SQLite file at storage_path)"
+            )
+        if scheme.startswith("postgresql") and _has_password(url):
+            # Parameters are logged to MLflow: a password here would be in every run.
+            raise ValueError(
+                "the URL holds a password; parameters are logged to MLflow, so put it in "
+                "conf/local/credentials.yml and name that entry in tuning.storage_credentials"
             )
         return url
 

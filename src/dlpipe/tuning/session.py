@@ -84,15 +84,15 @@ def session_target(study: optuna.Study) -> int:
     return int(study.user_attrs[TARGET_ATTR])
 
 
-def more_to_run(study: optuna.Study, deadline: float, *, shared: bool, heartbeat_s: float) -> int:
+def more_to_run(study: optuna.Study, deadline: float, *, shared: bool) -> int:
     """For the run that opened the session, after its own trials: wait while other processes run
     trials of the session, and return how many trials it should run itself (trials queued again
     after their process died, or places left free), 0 when the session is complete or the time to
     wait (``deadline``, a ``time.monotonic()`` value) is up. ``shared``: whether other processes
-    may tune the study; ``heartbeat_s``: how often their running trials say they are alive."""
+    may tune the study."""
     session = study.user_attrs.get(SESSION_ATTR)
     while True:
-        fail_abandoned_trials(study, shared=shared, session=session, heartbeat_s=heartbeat_s)
+        fail_abandoned_trials(study, shared=shared, session=session)
         if termination_requested() or time.monotonic() >= deadline:
             return 0
         queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))

@@ -65,6 +65,7 @@ def share_storage_credentials(params: dict, credentials: Callable[[], dict]) -> 
         for block, values in params.items()
         if isinstance(values, dict) and (values.get("tuning") or {}).get("storage_credentials")
     }
+    _credentials.clear()  # a new context: only its own credentials
     if not named:
         return
     entries = credentials()
@@ -184,8 +185,14 @@ def _postgres_storage(url: str, key: str, tuning) -> optuna.storages.RDBStorage:
     from sqlalchemy.engine import make_url
 
     target = make_url(url)
-    entry = _credentials.get(tuning.storage_credentials or "", {})
-    if entry:
+    if tuning.storage_credentials:
+        entry = _credentials.get(tuning.storage_credentials)
+        if entry is None:
+            raise StudyStorageError(
+                f"tuning.storage_credentials: '{tuning.storage_credentials}' was not read from the "
+                "project's credentials: a study on PostgreSQL with credentials is opened inside a "
+                "`kedro run` (or a KedroSession) of this project"
+            )
         target = target.set(username=entry.get("username", target.username), password=entry["password"])
     try:
         return optuna.storages.RDBStorage(
@@ -235,6 +242,9 @@ def _create_or_load(storage, tuning, file: Path | str, key: str) -> optuna.Study
 def _storage_error(
     err, file: Path | str, lock_timeout_s: float, key: str = "tuning.storage_path"
 ) -> StudyStorageError:
+    reason = err.orig if err.orig is not None else err
+    if isinstance(file, str):  # a database: nothing to move away
+        return StudyStorageError(f"{key}: the PostgreSQL database {file} failed: {reason}")
     if "locked" in str(err):
         return _locked(file, lock_timeout_s, key)
-    return _corrupted(file, err.orig if err.orig is not None else err, key)
+    return _corrupted(file, reason, key)

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
 import time
-from typing import Any
 
 import keras
 import mlflow
 import numpy as np
 import optuna
 from optuna.trial import TrialState
-from optuna_integration import KerasPruningCallback
 
 from dlpipe import run_scope
-from dlpipe.config.schema import FamilyConfig, parse_family, with_overrides
+from dlpipe.config.schema import FamilyConfig
 from dlpipe.data.spec import DataSpec
 from dlpipe.interrupts import RunTerminated, termination_requested
-from dlpipe.tracking import MlflowEpochLogger
-from dlpipe.training.budget import EpochTimer, tuning_timeout
-from dlpipe.training.fit import fit_model
-from dlpipe.training.guards import NanGuard, TerminationGuard
-from dlpipe.tuning.memory import forget_graphs_of_finished_models, release_memory
-from dlpipe.tuning.pace import record_pace
-from dlpipe.tuning.search_space import suggest
+from dlpipe.training.budget import tuning_timeout
 from dlpipe.tuning.session import (
     OPEN_ATTR,
     SESSION_ATTR,
@@ -40,164 +30,24 @@ from dlpipe.tuning.session import (
     start_from_configured_values,
 )
 from dlpipe.tuning.storage import StudyStorageError, describe_storage, open_study, shared_storage
-from dlpipe.tuning.trial_runs import SESSION_TAG, adopt_session_trial_runs, fail_stale_trial_runs
-from dlpipe.tuning.workers import (
-    STALE_ATTR,
-    Heartbeat,
-    NoPlaceLeft,
-    claim,
-    fail_abandoned_trials,
-    queue_again,
-    session_full,
-    take_place,
-)
+from dlpipe.tuning.trial_runner import FAIL_REASON_ATTR, TrialRunner
+from dlpipe.tuning.trial_runs import adopt_session_trial_runs, fail_stale_trial_runs
+from dlpipe.tuning.workers import STALE_ATTR, fail_abandoned_trials, session_full
 
 # Also read from here by tests and callers; defined where their logic lives.
-__all__ = ["OPEN_ATTR", "STALE_ATTR", "TARGET_ATTR", "WARM_START_ATTR", "StudyStorageError", "run_study"]
+__all__ = [
+    "FAIL_REASON_ATTR",
+    "OPEN_ATTR",
+    "STALE_ATTR",
+    "TARGET_ATTR",
+    "WARM_START_ATTR",
+    "StudyStorageError",
+    "TrialRunner",
+    "open_study",
+    "run_study",
+]
 
 logger = logging.getLogger(__name__)
-
-FAIL_REASON_ATTR = "dlpipe_fail_reason"
-# A pruned trial ended as planned: FINISHED, named "... pruned", not shown as crashed (KILLED).
-MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
-
-
-class _TrialRunner:
-    """The objective: one trial = one fit of the sampled configuration, tracked as a nested run."""
-
-    def __init__(self, config: FamilyConfig, splits, spec: DataSpec, parent_run_id, fit_callbacks=()):
-        self.fit_callbacks = list(fit_callbacks)
-        self.config = config
-        self.base = config.model_dump()
-        self.splits = splits
-        self.spec = spec
-        self.parent_run_id = parent_run_id
-        self.client = mlflow.MlflowClient() if parent_run_id else None
-        self.study: optuna.Study | None = None  # set by run_study, to stop it on SIGTERM
-        self.session: str | None = None  # the tuning session's id, set by run_study
-        self.shared = False  # whether other processes tune the study too, set by run_study
-        # Trials that share batch size and augmentation share their input pipelines (and caches).
-        self.datasets: dict = {}
-
-    def _start_run(self, trial: optuna.Trial, overrides: dict[str, Any]) -> str | None:
-        if self.client is None:
-            return None
-        parent = self.client.get_run(self.parent_run_id)
-        run = self.client.create_run(
-            parent.info.experiment_id,
-            run_name=self._run_name(trial.number),
-            tags={
-                "mlflow.parentRunId": self.parent_run_id,
-                "optuna.study_name": self.config.tuning.study_name,
-                "optuna.trial_number": str(trial.number),
-                **({SESSION_TAG: self.session} if self.session else {}),
-            },
-        )
-        self.client.log_batch(
-            run.info.run_id,
-            params=[mlflow.entities.Param(k, str(v)) for k, v in overrides.items()],
-        )
-        return run.info.run_id
-
-    def _run_name(self, trial_number: int) -> str:
-        return f"{self.config.tuning.study_name}-trial-{trial_number}"
-
-    def _end_run(self, run_id: str | None, state: str, value: float | None, trial_number: int) -> None:
-        if run_id is None:
-            return
-        try:
-            self.client.set_tag(run_id, "optuna.state", "FAIL" if state == "INTERRUPTED" else state)
-            if state == "PRUNED":
-                self.client.set_tag(run_id, "mlflow.runName", f"{self._run_name(trial_number)} pruned")
-            if value is not None:
-                self.client.log_metric(run_id, f"trial_{self.config.tuning.metric}", value)
-            self.client.set_terminated(run_id, MLFLOW_STATUS[state])
-        except RunTerminated:
-            raise
-        except Exception as err:  # noqa: BLE001 - tracking must not break the study
-            logger.warning("Could not close MLflow run of a trial: %s", err)
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        tuning = self.config.tuning
-        claim(trial, self.session)
-        try:
-            take_place(self.study, trial, session_target(self.study))
-        except NoPlaceLeft:
-            self.study.stop()  # the session has its trials: this process's loop ends here
-            raise
-        overrides = suggest(trial, tuning.search_space)
-        trial_config = parse_family(self.config.model.family, with_overrides(self.base, overrides))
-        run_id = self._start_run(trial, overrides)
-        # The pruning callback goes last: it raises at the end of a pruned epoch, and the epoch's
-        # metrics must reach MLflow and the caller's callbacks first.
-        callbacks: list[keras.callbacks.Callback] = [TerminationGuard(), NanGuard()]
-        if run_id:
-            callbacks.append(MlflowEpochLogger(run_id))
-        callbacks += self.fit_callbacks
-        timer = EpochTimer()
-        callbacks += [timer, KerasPruningCallback(trial, tuning.metric)]
-        state, value = "FAIL", None
-        if termination_requested():
-            self.study.stop()
-            raise RunTerminated(f"not starting trial {trial.number}: {termination_requested()}")
-        heartbeat = (
-            Heartbeat(self.study, trial, tuning.heartbeat_s) if self.shared else contextlib.nullcontext()
-        )
-        try:
-            with forget_graphs_of_finished_models(), heartbeat:
-                _, history = fit_model(
-                    trial_config,
-                    self.splits,
-                    self.spec,
-                    epochs=tuning.epochs,
-                    callbacks=callbacks,
-                    train_subset=tuning.train_subset,
-                    validation_subset=tuning.validation_subset,
-                    mlflow_run_id=run_id,
-                    dataset_cache=self.datasets,
-                )
-            scores = history.get(tuning.metric)
-            if not scores:
-                raise KeyError(
-                    f"tuning.metric: '{tuning.metric}' is not among the logged metrics {sorted(history)}"
-                )
-            pick = max if tuning.direction == "maximize" else min
-            value = pick(scores)
-            if not math.isfinite(value):
-                raise FloatingPointError(f"trial {trial.number}: {tuning.metric} is {value}")
-            state = "COMPLETE"
-            return value
-        except optuna.TrialPruned:
-            state = "PRUNED"
-            raise
-        except RunTerminated:
-            # The trial in flight is FAIL for Optuna, but it does not count toward the run's total:
-            # the rerun redoes it. The study stops after this trial.
-            state = "INTERRUPTED"
-            trial.set_user_attr(STALE_ATTR, True)
-            queue_again(self.study, trial)
-            self.study.stop()
-            raise
-        except Exception as err:
-            # Kept with the trial and its MLflow run, so the reason outlives the log.
-            reason = f"{type(err).__name__}: {err}"[:1000]
-            trial.set_user_attr(FAIL_REASON_ATTR, reason)
-            if run_id and self.client is not None:
-                with contextlib.suppress(Exception):
-                    self.client.set_tag(run_id, "dlpipe.fail_reason", reason)
-            raise
-        finally:
-            self._end_run(run_id, state, value, trial.number)
-            record_pace(
-                trial,
-                timer,
-                len(self.splits["x_train"][: tuning.train_subset]),
-                len(self.splits["x_val"][: tuning.validation_subset]),
-            )
-            # Each trial leaves its model behind: without this, every new model adds to the same
-            # Keras state and memory grows trial after trial.
-            keras.backend.clear_session()
-            release_memory()
 
 
 def run_study(
@@ -216,9 +66,7 @@ def run_study(
     tuning = config.tuning
     study = open_study(config)
     shared = shared_storage(tuning)
-    fail_abandoned_trials(
-        study, shared=shared, session=study.user_attrs.get(SESSION_ATTR), heartbeat_s=tuning.heartbeat_s
-    )
+    fail_abandoned_trials(study, shared=shared, session=study.user_attrs.get(SESSION_ATTR))
     active = mlflow.active_run()
     if tuning.worker:
         remaining = join_session(study, tuning.worker_wait_s)
@@ -235,7 +83,7 @@ def run_study(
         fail_stale_trial_runs(active.info.run_id, tuning.study_name)
         if session:
             adopt_session_trial_runs(active.info.run_id, session)
-    runner = _TrialRunner(config, splits, spec, parent if active else None, fit_callbacks or ())
+    runner = TrialRunner(config, splits, spec, parent if active else None, fit_callbacks or ())
     runner.study, runner.session, runner.shared = study, session, shared
     logger.info(
         "Study '%s' (%s): %d trial(s) in storage, running %d more",
@@ -249,22 +97,33 @@ def run_study(
     if remaining:
         keras.backend.clear_session()  # the first trial starts clean too
     while remaining:
-        study.optimize(
-            runner,
-            n_trials=remaining,
-            timeout=None if deadline is None else max(1.0, deadline - time.monotonic()),
-            catch=(Exception,),
-            # Each trial already ends with clear_session(), which collects; a second full
-            # collection of TensorFlow's heap costs about 0.4 s per trial on 2 cores.
-            gc_after_trial=False,
-            callbacks=[*(trial_callbacks or []), _stop_when_full],
-        )
+        try:
+            study.optimize(
+                runner,
+                n_trials=remaining,
+                timeout=None if deadline is None else max(1.0, deadline - time.monotonic()),
+                catch=(Exception,),
+                # Each trial already ends with clear_session(), which collects; a second full
+                # collection of TensorFlow's heap costs about 0.4 s per trial on 2 cores.
+                gc_after_trial=False,
+                callbacks=[*(trial_callbacks or []), _stop_when_full],
+            )
+        except Exception:
+            # Another process took the trial this one was running as abandoned: Optuna cannot
+            # record its end here, and the trial runs again there. Go on with the session.
+            if runner.taken_over is None:
+                raise
+            logger.warning("Trial %d goes on in another process", runner.taken_over)
+            runner.taken_over = None
+            if tuning.worker:
+                remaining = 0 if session_full(study, session_target(study)) else remaining
+                continue
         if tuning.worker:
             break  # the session has its trials; the run that opened it waits for the rest
         # The opening run waits for the trials other processes still run: within its time limit
         # when it has one (its plan comes first), else at most worker_wait_s from now.
         wait_until = deadline if deadline is not None else time.monotonic() + tuning.worker_wait_s
-        remaining = more_to_run(study, wait_until, shared=shared, heartbeat_s=tuning.heartbeat_s)
+        remaining = more_to_run(study, wait_until, shared=shared)
     if termination_requested():
         raise RunTerminated(
             f"Tuning stopped ({termination_requested()}): study '{tuning.study_name}' keeps its "

@@ -9,9 +9,12 @@ and stale (not counted) and tried again once with the same parameters, when:
   process was cut short by a kill, as before workers existed;
 - its process was on this host and no longer exists;
 - its process was on another host and has not said it is alive (a heartbeat, every
-  ``tuning.heartbeat_s`` while the trial runs) for four heartbeats;
+  ``tuning.heartbeat_s`` of its own while the trial runs) for four heartbeats;
 - it belongs to an earlier session (a session closes only after its trials ended);
-- it records no process a minute after it started (killed before it could).
+- it records no process for a minute (killed before it could).
+
+Time is measured on this process's own clock, from when it saw a heartbeat (or the unclaimed
+trial) last change: clocks of different hosts are never compared.
 
 The session's trial count is the study's, whatever the number of processes: a trial may run only
 if, counting the trials numbered before it that count (finished, running or queued, not stale and
@@ -22,7 +25,6 @@ that comes second marks its trial surplus (FAIL, not counted) and stops.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import socket
@@ -41,13 +43,16 @@ OWNER_ATTR = "dlpipe_owner"  # {host, pid, started, session} of the process runn
 STALE_ATTR = "dlpipe_stale"  # a trial cut short by a kill or SIGTERM: FAIL, not counted, redone
 SURPLUS_ATTR = "dlpipe_surplus"  # started when the session had no place left: FAIL, not counted
 RETRY_OF_ATTR = "dlpipe_retry_of"  # the number of the killed trial this one runs again
-ALIVE_ATTR = "dlpipe_alive_at"  # the owner's latest heartbeat, seconds since the epoch
+ALIVE_ATTR = "dlpipe_heartbeat"  # the owner's latest heartbeat: {"count": n, "every": seconds}
 # Heartbeats a trial of another host may miss before it counts as abandoned.
 MISSED_HEARTBEATS = 4
 
 
 # How long a trial may go without recording its process before it counts as abandoned.
-CLAIM_GRACE = datetime.timedelta(seconds=60)
+CLAIM_GRACE_S = 60.0
+# What this process saw of each running trial's heartbeat, and since when, on its own clock.
+_sightings: dict[tuple[str, int], tuple[object, float]] = {}
+_clock = time.monotonic
 
 
 class NoPlaceLeft(RuntimeError):
@@ -59,9 +64,11 @@ def counts(trial: FrozenTrial) -> bool:
     return not trial.user_attrs.get(STALE_ATTR) and not trial.user_attrs.get(SURPLUS_ATTR)
 
 
-def claim(trial: optuna.Trial, session: str | None) -> None:
-    """Record this process, in tuning session ``session``, as the one running ``trial``."""
+def claim(trial: optuna.Trial, session: str | None, heartbeat_s: float) -> None:
+    """Record this process, in tuning session ``session``, as the one running ``trial``, with a
+    first heartbeat (see ``Heartbeat`` for the next ones, every ``heartbeat_s``)."""
     trial.set_user_attr(OWNER_ATTR, {**_me(), "started": process_start(os.getpid()), "session": session})
+    trial.set_user_attr(ALIVE_ATTR, {"count": 0, "every": heartbeat_s})
 
 
 def owner_pid(trial: FrozenTrial) -> int | None:
@@ -74,59 +81,78 @@ def _me() -> dict:
 
 
 class Heartbeat:
-    """While a trial of a shared study runs, record every ``interval_s`` that its process lives,
-    so that processes of other hosts can tell a running trial from an abandoned one."""
+    """While this process runs a trial of a shared study, record every ``interval_s`` that it
+    lives, so that processes of other hosts can tell a running trial from an abandoned one.
+    ``lost`` turns true when another process took the trial as abandoned meanwhile."""
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, interval_s: float):
-        self._beat = lambda: study._storage.set_trial_user_attr(trial._trial_id, ALIVE_ATTR, time.time())
+        self._storage, self._trial_id, self._number = study._storage, trial._trial_id, trial.number
         self._interval_s = interval_s
+        self._count = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dlpipe-heartbeat", daemon=True)
+        self.lost = False
 
     def __enter__(self) -> Heartbeat:
-        self._beat()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join()
+        # A beat stuck on an unanswering storage must not hold the trial's end.
+        self._thread.join(timeout=self._interval_s)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
+            self._count += 1
             try:
-                self._beat()
+                beat = {"count": self._count, "every": self._interval_s}
+                self._storage.set_trial_user_attr(self._trial_id, ALIVE_ATTR, beat)
             except UpdateFinishedTrialError:
-                return  # marked abandoned after all (this process was too slow to say otherwise)
+                self.lost = True
+                logger.warning(
+                    "Trial %d was taken as abandoned by another process, which runs it again; this "
+                    "process stops it",
+                    self._number,
+                )
+                return
             except Exception as err:  # noqa: BLE001 - a missed heartbeat is retried at the next
-                logger.debug("Heartbeat not recorded: %s", err)
+                logger.warning("Heartbeat of trial %d not recorded (%s); retrying", self._number, err)
 
 
-def _abandoned(trial: FrozenTrial, *, shared: bool, session: str | None, heartbeat_s: float) -> bool:
+def _unchanged_for(study_name: str, trial: FrozenTrial, seen: object) -> float:
+    """Seconds, on this process's clock, since it first saw ``seen`` for ``trial``."""
+    key = (study_name, trial._trial_id)
+    now = _clock()
+    last = _sightings.get(key)
+    if last is None or last[0] != seen:
+        _sightings[key] = (seen, now)
+        return 0.0
+    return now - last[1]
+
+
+def _abandoned(trial: FrozenTrial, study_name: str, *, shared: bool, session: str | None) -> bool:
     owner = trial.user_attrs.get(OWNER_ATTR)
     if not shared:
         return owner is None or {key: owner.get(key) for key in ("host", "pid")} != _me()
     if owner is None:
-        started = trial.datetime_start
-        return started is None or datetime.datetime.now() - started > CLAIM_GRACE
+        return _unchanged_for(study_name, trial, None) > CLAIM_GRACE_S
     if owner.get("session") != session:
         return True
     if owner.get("host") != socket.gethostname():
-        alive_at = trial.user_attrs.get(ALIVE_ATTR)
-        return alive_at is not None and time.time() - alive_at > MISSED_HEARTBEATS * heartbeat_s
+        beat = trial.user_attrs.get(ALIVE_ATTR) or {}
+        every = float(beat.get("every", CLAIM_GRACE_S))
+        return _unchanged_for(study_name, trial, beat.get("count")) > MISSED_HEARTBEATS * every
     return not process_alive(int(owner["pid"]), owner.get("started"))
 
 
-def fail_abandoned_trials(
-    study: optuna.Study, *, shared: bool, session: str | None, heartbeat_s: float = 30.0
-) -> int:
+def fail_abandoned_trials(study: optuna.Study, *, shared: bool, session: str | None) -> int:
     """Mark FAIL and stale the RUNNING trials abandoned by their process, each queued again once
     with the same parameters. ``shared``: whether several processes may tune the study; ``session``:
-    the open tuning session; ``heartbeat_s``: how often running trials say they are alive. Returns
-    how many this process marked."""
+    the open tuning session. Returns how many this process marked."""
     marked = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _abandoned(trial, shared=shared, session=session, heartbeat_s=heartbeat_s):
+        if not _abandoned(trial, study.study_name, shared=shared, session=session):
             continue
         try:
             study._storage.set_trial_user_attr(trial._trial_id, STALE_ATTR, True)
