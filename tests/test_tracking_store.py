@@ -1,4 +1,7 @@
+import os
 import sqlite3
+import subprocess
+import sys
 
 import mlflow
 import pytest
@@ -11,18 +14,39 @@ def _own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
-def _schema(database) -> list[tuple[str, str]]:
+def _schema(database) -> dict:
+    """Every table's columns (name, type, not null, default, key) and indexes, and the schema
+    revision: what MLflow reads, not the text of the statements that made them (SQLite keeps a
+    column added by ALTER TABLE at the end of that text)."""
     with sqlite3.connect(database) as connection:
-        return sorted(connection.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL"))
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        schema = {
+            table: (
+                sorted(tuple(column[1:]) for column in connection.execute(f"PRAGMA table_info('{table}')")),
+                sorted(tuple(index[1:3]) for index in connection.execute(f"PRAGMA index_list('{table}')")),
+            )
+            for table in tables
+        }
+        schema["revision"] = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        return schema
+
+
+def _in_a_fresh_process(code: str) -> None:
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
 
 
 def test_a_copied_store_has_the_schema_mlflow_builds_and_its_own_default_experiment(tmp_path):
     copied, built = tmp_path / "copied" / "mlflow.db", tmp_path / "built.db"
 
-    assert create_store_from_template(f"sqlite:///{copied}")
+    # Both built in fresh processes, as `make install` and a first `kedro run` would.
+    _in_a_fresh_process(
+        f"from dlpipe.tracking_store import create_store_from_template as c; assert c('sqlite:///{copied}')"
+    )
+    _in_a_fresh_process(
+        f"import mlflow; mlflow.MlflowClient(tracking_uri='sqlite:///{built}').search_experiments()"
+    )
     assert template_path().exists()
     assert template_path().parent == tmp_path / "cache" / "dlpipe"
-    mlflow.MlflowClient(tracking_uri=f"sqlite:///{built}").search_experiments()
     assert _schema(copied) == _schema(built)
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{copied}")
