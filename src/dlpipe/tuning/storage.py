@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -195,13 +196,21 @@ def _postgres_storage(url: str, key: str, tuning) -> optuna.storages.RDBStorage:
             )
         target = target.set(username=entry.get("username", target.username), password=entry["password"])
     try:
-        return optuna.storages.RDBStorage(
-            target.render_as_string(hide_password=False),
-            engine_kwargs={
-                "pool_pre_ping": True,
-                "connect_args": {"connect_timeout": max(1, round(tuning.lock_timeout_s))},
-            },
-        )
+        for attempt in range(3):
+            try:
+                return optuna.storages.RDBStorage(
+                    target.render_as_string(hide_password=False),
+                    engine_kwargs={
+                        "pool_pre_ping": True,
+                        "connect_args": {"connect_timeout": max(1, round(tuning.lock_timeout_s))},
+                    },
+                )
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                # Processes starting together on a new database both create Optuna's tables; the
+                # one that loses finds them made.
+                if attempt == 2:
+                    raise
+                time.sleep(1.0)
     except sqlalchemy.exc.OperationalError as err:
         reason = str(err.orig if err.orig is not None else err).strip().splitlines()[0]
         raise StudyStorageError(
