@@ -80,6 +80,12 @@ def _me() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
+def _mine(trial: FrozenTrial) -> bool:
+    """Whether this process claimed ``trial``."""
+    owner = trial.user_attrs.get(OWNER_ATTR) or {}
+    return {key: owner.get(key) for key in ("host", "pid")} == _me()
+
+
 class Heartbeat:
     """While this process runs a trial of a shared study, record every ``interval_s`` that it
     lives, so that processes of other hosts can tell a running trial from an abandoned one.
@@ -134,7 +140,7 @@ def _unchanged_for(study_name: str, trial: FrozenTrial, seen: object) -> float:
 def _abandoned(trial: FrozenTrial, study_name: str, *, shared: bool, session: str | None) -> bool:
     owner = trial.user_attrs.get(OWNER_ATTR)
     if not shared:
-        return owner is None or {key: owner.get(key) for key in ("host", "pid")} != _me()
+        return not _mine(trial)
     if owner is None:
         return _unchanged_for(study_name, trial, None) > CLAIM_GRACE_S
     if owner.get("session") != session:
@@ -175,11 +181,10 @@ def queue_again(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> None:
 
 def running_elsewhere(study: optuna.Study) -> list[FrozenTrial]:
     """The counted trials other processes are running now."""
-    me = _me()
     return [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if counts(t) and {k: (t.user_attrs.get(OWNER_ATTR) or {}).get(k) for k in me} != me
+        if counts(t) and not _mine(t)
     ]
 
 
