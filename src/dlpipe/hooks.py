@@ -7,16 +7,16 @@ import os
 import socket
 
 from kedro.framework.hooks import hook_impl
-from kedro.io import MemoryDataset
 
 from dlpipe import run_scope
-from dlpipe.config.common import ConfigError
 from dlpipe.config.schema import validate_parameters
 from dlpipe.http_probe import NoAnswer, http_status
 from dlpipe.interrupts import RunTerminated, install_sigterm_handler, termination_requested
 from dlpipe.processes import process_alive, process_start
 from dlpipe.tracking_store import create_store_from_template
+from dlpipe.training.cluster import MULTI_WORKER, worker_folder
 from dlpipe.tuning.storage import share_storage_credentials
+from dlpipe.worker_runs import check_training_workers, check_worker_runs, training_job_role
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class ParameterValidationHooks:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         check_worker_runs(pipeline, catalog)
+        check_training_workers(pipeline, catalog)
 
 
 def _credentials(context) -> dict:
@@ -59,33 +60,6 @@ def _credentials(context) -> dict:
         return context.config_loader["credentials"]
     except MissingConfigException:
         return {}
-
-
-def check_worker_runs(pipeline, catalog) -> None:
-    """A tuning worker (``tuning.worker: true``) runs up to its family's tuning node and no further:
-    the final model is the opening run's. Raises ``ConfigError`` before any node runs otherwise.
-    A worker's outputs are kept in memory (``catalog`` is changed in place)."""
-    names = {node.name for node in pipeline.nodes}
-    for family in sorted({node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}):
-        params = catalog.load(f"params:{family}") if catalog.exists(f"params:{family}") else {}
-        if not isinstance(params, dict) or not params.get("tuning", {}).get("worker"):
-            continue
-        tune = f"{family}.tune_hyperparameters"
-        after = [n.name for n in pipeline.from_nodes(tune).nodes if n.name != tune] if tune in names else []
-        if tune in names and not after:
-            # A worker's outputs stay in memory: the data it prepared and the study's best so far
-            # are the opening run's to write, and a worker writing them too could change what
-            # that run reads.
-            family_nodes = [n for n in pipeline.nodes if (n.namespace or "").split(".")[0] == family]
-            for name in {output for n in family_nodes for output in n.outputs}:
-                catalog[name] = MemoryDataset()
-            continue
-        raise ConfigError(
-            f"{family}.tuning.worker: true makes this run a tuning worker, which runs up to "
-            f"{tune} only (this run {'also runs ' + ', '.join(after) if after else f'has no {tune}'}). "
-            f"Run it as `kedro run --pipelines={family} --to-nodes={tune} "
-            f"--params={family}.tuning.worker=true`. Nothing has run yet."
-        )
 
 
 class TrackingPreflightHooks:
@@ -128,12 +102,16 @@ def check_tracking_server(uri: str, *, timeout_s: float) -> None:
 
 
 def _backup_dirs(pipeline, catalog) -> list[str]:
-    """``training.backup_dir`` of every family with a node in ``pipeline``."""
+    """``training.backup_dir`` of every family with a node in ``pipeline`` (this worker's own in a
+    multi-worker job)."""
     families = {node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}
     found = []
+    role = training_job_role(pipeline, catalog)
     for family in sorted(families):
         try:
-            found.append(catalog.load(f"params:{family}")["training"]["backup_dir"])
+            training = catalog.load(f"params:{family}")["training"]
+            in_job = training["strategy"] == MULTI_WORKER
+            found.append(worker_folder(training["backup_dir"], role if in_job else None))
         except Exception:  # noqa: BLE001, S112 - a family without training has no backup
             continue
     return found

@@ -26,7 +26,7 @@ def make_dataset(
     batch, after the cache, so every epoch sees fresh random transformations. ``batch_fn(x, y)``,
     when given, makes each batch what the model is fed after augmentation: ``(inputs, targets)``
     (a reconstruction target is the augmented input itself; a decoder is also fed its targets
-    shifted by one step).
+    shifted by one step). Under a multi-worker strategy the batches are sharded by element.
     """
     dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
     if inputs.dtype != object:
@@ -42,7 +42,12 @@ def make_dataset(
         )
     if batch_fn is not None:
         dataset = dataset.map(batch_fn, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Under a multi-worker strategy each worker takes its share of every global batch. The data
+    # lives in memory, not in files, so it is sharded by element; every worker shuffles with the
+    # same seed, so their shares never overlap.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def as_model_input(raw: np.ndarray):

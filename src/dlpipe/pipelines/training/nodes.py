@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+import tempfile
 from typing import Any
 
 import keras
@@ -19,6 +22,7 @@ from dlpipe.training.callbacks import (
     build_training_callbacks,
     configuration_fingerprint,
 )
+from dlpipe.training.cluster import MULTI_WORKER, ClusterRole, cluster_role, weights_digest, worker_folder
 from dlpipe.training.fit import fit_model, iterations_per_epoch, monitor_mode
 from dlpipe.training.precision import resolved_precision
 from dlpipe.tuning.pace import measured_pace
@@ -45,6 +49,33 @@ def train_model(
     if best_params:
         logger.info("Training with tuned parameters: %s", best_params)
     keras.backend.clear_session()
+    role = cluster_role() if family_config.training.strategy == MULTI_WORKER else None
+    with worker_folders(family_config, role) as worker_config:
+        return _train(worker_config, dataset_splits, spec, best_params, role)
+
+
+@contextlib.contextmanager
+def worker_folders(family_config, role: ClusterRole | None):
+    """The configuration with this worker's own backup folder; a worker other than the chief
+    writes its checkpoint to a temporary folder, deleted afterwards."""
+    if role is None:
+        yield family_config
+        return
+    scratch = None if role.is_chief else tempfile.mkdtemp(prefix=f"dlpipe-{role.name}-checkpoint-")
+    training = family_config.training.model_copy(
+        update={
+            "backup_dir": worker_folder(family_config.training.backup_dir, role),
+            "checkpoint_dir": scratch or family_config.training.checkpoint_dir,
+        }
+    )
+    try:
+        yield family_config.model_copy(update={"training": training})
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(family_config, dataset_splits, spec, best_params, role):
     active = mlflow.active_run()
     run_id = active.info.run_id if active else None
     updates = iterations_per_epoch(family_config.training, len(dataset_splits["x_train"]))
@@ -90,6 +121,13 @@ def train_model(
         restored = epoch_logger.log_restored_epochs(history)
         if restored:
             logger.info("Logged the %d epoch(s) restored from the backup to this run", restored)
+    if role is not None:
+        logger.info(
+            "%s of %d: training ended with weights digest %s",
+            role.name,
+            role.num_workers,
+            weights_digest(model.get_weights()),
+        )
     return model, history
 
 

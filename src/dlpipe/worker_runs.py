@@ -1,0 +1,116 @@
+"""Runs that are one worker among several: what each may run, checked before any node runs.
+
+A tuning worker runs trials of a shared study; a training worker is one process of a
+``multi_worker_mirrored`` job. Both keep their outputs in memory when another process owns them.
+"""
+
+from __future__ import annotations
+
+from kedro.io import MemoryDataset
+
+from dlpipe.config.common import ConfigError
+from dlpipe.training.cluster import MULTI_WORKER, cluster_role
+
+
+def _family_params(pipeline, catalog):
+    """``(block, parameters)`` of every parameter block with a node in ``pipeline``."""
+    for family in sorted({node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}):
+        params = catalog.load(f"params:{family}") if catalog.exists(f"params:{family}") else {}
+        if isinstance(params, dict):
+            yield family, params
+
+
+def _keep_outputs_in_memory(pipeline, catalog, family: str) -> None:
+    family_nodes = [n for n in pipeline.nodes if (n.namespace or "").split(".")[0] == family]
+    for name in {output for n in family_nodes for output in n.outputs}:
+        catalog[name] = MemoryDataset()
+
+
+def check_worker_runs(pipeline, catalog) -> None:
+    """A tuning worker (``tuning.worker: true``) runs up to its family's tuning node and no further:
+    the final model is the opening run's. Raises ``ConfigError`` before any node runs otherwise.
+    A worker's outputs are kept in memory (``catalog`` is changed in place)."""
+    names = {node.name for node in pipeline.nodes}
+    for family, params in _family_params(pipeline, catalog):
+        if not params.get("tuning", {}).get("worker"):
+            continue
+        tune = f"{family}.tune_hyperparameters"
+        after = [n.name for n in pipeline.from_nodes(tune).nodes if n.name != tune] if tune in names else []
+        if tune in names and not after:
+            # A worker's outputs stay in memory: the data it prepared and the study's best so far
+            # are the opening run's to write, and a worker writing them too could change what
+            # that run reads.
+            _keep_outputs_in_memory(pipeline, catalog, family)
+            continue
+        raise ConfigError(
+            f"{family}.tuning.worker: true makes this run a tuning worker, which runs up to "
+            f"{tune} only (this run {'also runs ' + ', '.join(after) if after else f'has no {tune}'}). "
+            f"Run it as `kedro run --pipelines={family} --to-nodes={tune} "
+            f"--params={family}.tuning.worker=true`. Nothing has run yet."
+        )
+
+
+def training_job_role(pipeline, catalog):
+    """This process's ``ClusterRole`` when a block of ``pipeline`` trains with
+    ``multi_worker_mirrored``; None otherwise (``TF_CONFIG`` alone does not make a job)."""
+    for _, params in _family_params(pipeline, catalog):
+        if params.get("training", {}).get("strategy") == MULTI_WORKER:
+            return cluster_role()
+    return None
+
+
+def check_training_workers(pipeline, catalog) -> None:
+    """Checks a run of a block whose ``training.strategy`` is ``multi_worker_mirrored`` before
+    any node runs, and then creates its strategy (TensorFlow allows that only before its first
+    operation; see ``strategy.multi_worker_strategy``).
+
+    Every worker runs the same steps in lockstep, so what would make them diverge is refused:
+    tuning (each worker's study would propose other trials), a time budget (each worker's clock
+    would stop it at another step) and a learning curve. A worker other than the chief runs up to
+    ``<block>.train_model`` and keeps its outputs in memory: the chief evaluates and saves.
+
+    Raises:
+        ConfigError: naming the key and the value, or the command to run instead.
+    """
+    for family, params in _family_params(pipeline, catalog):
+        if params.get("training", {}).get("strategy") != MULTI_WORKER:
+            continue
+        role = cluster_role()
+        key = f"{family}.training.strategy: {MULTI_WORKER!r}"
+        if role is None:
+            raise ConfigError(
+                f"{key} trains on the workers TF_CONFIG lists, and TF_CONFIG is not set. Start the job "
+                f'with `python -m dlpipe.launch --workers 2 --pipeline {family}` (README, "Scaling out"). '
+                "Nothing has run yet."
+            )
+        for section, name, default, allowed, reason in _LOCKSTEP_RULES:
+            value = params.get(section, {}).get(name, default)
+            if value != allowed:
+                raise ConfigError(
+                    f"{family}.{section}.{name}: {value!r} with {key}: every worker must take the same "
+                    f"steps, and {reason}; expected {allowed!r}. Tune first (tuning workers can share a "
+                    "study) and pass the tuned values as parameters. Nothing has run yet."
+                )
+        if not role.is_chief:
+            train = f"{family}.train_model"
+            after = []
+            if train in {node.name for node in pipeline.nodes}:
+                after = [n.name for n in pipeline.from_nodes(train).nodes if n.name != train]
+            if after:
+                raise ConfigError(
+                    f"TF_CONFIG: this process is {role.name}, not the chief, of a {role.num_workers}-worker "
+                    f"job, and runs up to {train} only (this run also runs {', '.join(after)}). Add "
+                    f"`--to-nodes={train}`; `python -m dlpipe.launch` does. Nothing has run yet."
+                )
+            _keep_outputs_in_memory(pipeline, catalog, family)
+        from dlpipe.training.strategy import multi_worker_strategy
+
+        multi_worker_strategy()
+
+
+# (section, key, default, the one value allowed, why another makes the workers diverge)
+_LOCKSTEP_RULES = (
+    ("tuning", "enabled", True, False, "each worker's trials would differ"),
+    ("budget", "seconds", None, None, "each worker's clock would stop training at another step"),
+    ("learning_curve", "enabled", False, False, "the chief alone would train the curve's models"),
+)
