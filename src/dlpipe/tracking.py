@@ -52,9 +52,11 @@ class MlflowEpochLogger(keras.callbacks.Callback):
     def log_restored_epochs(self, history: dict[str, list[float]]) -> int:
         """Log the epochs of ``history`` this logger did not see: those an interrupted earlier
         process trained and a backup restored. The run that finishes a training then holds every
-        epoch's metrics, from the first. Returns how many epochs it added."""
+        epoch's metrics, from the first, once: epochs the run already holds (a resumed run, such as
+        a multi-worker job's) are not logged again. Returns how many epochs it added."""
         epochs = max((len(values) for values in history.values()), default=0)
-        restored = [epoch for epoch in range(epochs) if epoch not in self._epochs_seen]
+        held = self._steps_held(next(iter(history), None))
+        restored = [epoch for epoch in range(epochs) if epoch not in self._epochs_seen | held]
         for epoch in restored:
             metrics = {
                 f"{self.prefix}{key}": float(values[epoch])
@@ -67,6 +69,18 @@ class MlflowEpochLogger(keras.callbacks.Callback):
             self._pending.sort(key=lambda entry: entry[0])
             self.flush(None, force=True)
         return len(restored)
+
+    def _steps_held(self, key: str | None) -> set[int]:
+        """The steps of metric ``key`` the run already holds; none when it cannot be read (the
+        epochs are then logged, as a run of their own would need)."""
+        if key is None:
+            return set()
+        try:
+            return {metric.step for metric in self._client.get_metric_history(self.run_id, self.prefix + key)}
+        except RunTerminated:
+            raise
+        except Exception:  # noqa: BLE001 - an unreachable server: log them all
+            return set()
 
     def on_train_end(self, logs=None):
         if self._pending:

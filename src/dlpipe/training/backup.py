@@ -12,6 +12,7 @@ import numpy as np
 
 from dlpipe import run_scope
 from dlpipe.interrupts import RunTerminated
+from dlpipe.training.backup_agreement import lockstep_strategy, restore_in_lockstep
 from dlpipe.training.backup_folders import (
     BEST_WEIGHTS,
     FINISHED,
@@ -150,19 +151,27 @@ class TrainingBackup(keras.callbacks.Callback):
         # Built first, so a backup's optimizer state has variables to load into.
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
+        lockstep = lockstep_strategy(self.model)
+        if lockstep is not None:
+            restore_in_lockstep(self, lockstep)
+            return
         if self._restore_finished():
             return
-        candidates = self.backups()
+        self.restore_newest(self.backups())
+
+    def restore_newest(self, candidates: list[Path]) -> None:
+        """Restore the newest readable of ``candidates`` (newest first), setting unreadable ones
+        aside; with none readable, training starts over (or fails, in a later phase)."""
         if not candidates:
             return
-        initial_state = [v.numpy() for v in self._variables()]
+        initial_state = [v.numpy() for v in self.variables()]
         for backup in candidates:
             try:
                 self._restore(backup)
             except RunTerminated:
                 raise
             except Exception as err:  # noqa: BLE001 - any unreadable backup: try the previous one
-                for variable, value in zip(self._variables(), initial_state, strict=True):
+                for variable, value in zip(self.variables(), initial_state, strict=True):
                     variable.assign(value)
                 aside = set_aside(backup, "corrupt")
                 logger.warning(
@@ -186,7 +195,7 @@ class TrainingBackup(keras.callbacks.Callback):
         self.model._initial_epoch = 0
         logger.warning("No readable backup in %s: training starts over from epoch 1", self.backup_dir)
 
-    def _variables(self):
+    def variables(self):
         """The model's variables and those of every optimizer it holds (a GAN has two)."""
         variables = list(self.model.variables)
         seen = set()
