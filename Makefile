@@ -9,7 +9,7 @@ FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export KEDRO_DISABLE_TELEMETRY := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install dataset browser postgres run smoke test test-all lint audit viz viz-serve mlflow-ui serve clean
+.PHONY: help install dataset browser postgres run smoke test test-all lint audit airflow-dag viz viz-serve mlflow-ui serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -96,6 +96,10 @@ audit: install  ## pip-audit of .venv (needs PyPI); accepted ids in security/acc
 	$(BIN)/python security/audit.py
 
 # A static kedro-viz site only renders over HTTP (opened as a file it is a blank page).
+PIPELINE ?= cnn
+airflow-dag: install  ## write airflow_dags/dlpipe_airflow_$(PIPELINE)_dag.py: the pipeline as an Airflow DAG, one task per node
+	$(BIN)/kedro airflow create --pipelines=$(PIPELINE) --env=airflow -j conf/airflow/dag_template.j2
+
 viz: install  ## build the kedro-viz site (with dataset previews) into build/ and serve it on http://127.0.0.1:4142
 	$(BIN)/kedro viz build --include-previews
 	@echo "kedro-viz: http://127.0.0.1:4142 (Ctrl+C stops it)"

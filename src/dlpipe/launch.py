@@ -22,7 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
-from dlpipe.training.cluster import JOB_ENV, MULTI_WORKER
+from dlpipe.job_runs import JOB_ENV
+from dlpipe.training.cluster import MULTI_WORKER
 
 logger = logging.getLogger("dlpipe.launch")
 

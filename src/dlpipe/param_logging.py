@@ -9,7 +9,7 @@ from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks import MlflowHook
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-from dlpipe.training_job import prepare_tracking, tag_job_run
+from dlpipe.job_runs import prepare_tracking, tag_job_run
 
 PIPELINE_PARAM = "pipeline"
 
@@ -43,7 +43,7 @@ class FamilyIndependentMlflowHook(MlflowHook):
     would log its hundred keys again before every node), and a node's parameters in one batch
     instead of one database write each; settings.py registers it in place of kedro-mlflow's own.
     Two processes that create the run's experiment at once both go on. In a multi-worker training
-    job only the chief logs, to its job's one run (``dlpipe.training_job``)."""
+    job only the chief logs, to its job's one run (``dlpipe.job_runs``)."""
 
     def __init__(self):
         super().__init__()
@@ -66,7 +66,7 @@ class FamilyIndependentMlflowHook(MlflowHook):
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         self._namespaces = {node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}
         self._logged = set()
-        role = prepare_tracking(self.mlflow_config, run_params, pipeline, catalog)
+        role = prepare_tracking(self, run_params, pipeline, catalog)
         super().before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
         tag_job_run(role)
 

@@ -38,6 +38,7 @@ BENCHMARKS = {
     ],
     "end_to_end.py": ["wall_s", "test_accuracy", "trials", "epochs_trained"],
     "tuning_workers.py": ["one_process_trials_per_hour", "two_processes_trials_per_hour", "two_over_one"],
+    "training_workers.py": ["one_process_examples_per_s", "two_workers_examples_per_s", "two_over_one"],
     "cnn_ablation.py": ["previous_default_test_accuracy", "plus_budget_wall_s"],
     "rnn_cells.py": [
         "simple_rnn_test_accuracy_median",

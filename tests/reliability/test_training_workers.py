@@ -74,7 +74,7 @@ def test_a_two_worker_job_trains_in_step_and_resumes_after_a_worker_is_killed(tm
     assert len(runs) == 1, [(r.info.run_id, r.info.status) for r in runs]
     run = runs[0]
     assert run.info.status == "FINISHED"
-    assert run.data.tags["dlpipe.training_job"] == "job1"
+    assert run.data.tags["dlpipe.job"] == "job1"
     assert run.data.params["distributed.num_workers"] == "2"
     assert metric_steps(project, run.info.run_id, "val_accuracy") == list(range(EPOCHS))
     assert "test_accuracy" in run.data.metrics

@@ -76,7 +76,7 @@ def test_the_launcher_prints_each_hosts_tf_config(capsys):
     assert main(["--pipeline", "cnn", "--hosts", "h1:2222,h2:2222", "--job", "j1"]) == 0
     printed = capsys.readouterr().out.splitlines()
     exports = [line for line in printed if line.startswith("export TF_CONFIG=")]
-    assert len(exports) == 2 and all("DLPIPE_TRAINING_JOB=j1" in line for line in exports)
+    assert len(exports) == 2 and all("DLPIPE_JOB=j1" in line for line in exports)
     second = json.loads(exports[1].split("'")[1])
     assert second == {"cluster": {"worker": ["h1:2222", "h2:2222"]}, "task": {"type": "worker", "index": 1}}
     assert printed[-1].endswith("--to-nodes=cnn.train_model") and printed[-1].startswith("kedro run")

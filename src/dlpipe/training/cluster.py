@@ -18,10 +18,6 @@ from pathlib import Path
 from dlpipe.config.common import ConfigError
 
 MULTI_WORKER = "multi_worker_mirrored"
-# The launcher names each job once; a relaunched job keeps the name, so its chief resumes the
-# job's MLflow run instead of opening another.
-JOB_ENV = "DLPIPE_TRAINING_JOB"
-JOB_TAG = "dlpipe.training_job"
 
 
 @dataclass(frozen=True)
