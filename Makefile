@@ -95,11 +95,12 @@ lint: install  ## ruff lint and format check
 audit: install  ## pip-audit of .venv (needs PyPI); accepted ids in security/accepted-vulnerabilities.txt
 	$(BIN)/python security/audit.py
 
-# A static kedro-viz site only renders over HTTP (opened as a file it is a blank page).
+# kedro-airflow writes the DAG; the `airflow` environment persists what crosses its tasks.
 PIPELINE ?= cnn
 airflow-dag: install  ## write airflow_dags/dlpipe_airflow_$(PIPELINE)_dag.py: the pipeline as an Airflow DAG, one task per node
 	$(BIN)/kedro airflow create --pipelines=$(PIPELINE) --env=airflow -j conf/airflow/dag_template.j2
 
+# A static kedro-viz site only renders over HTTP (opened as a file it is a blank page).
 viz: install  ## build the kedro-viz site (with dataset previews) into build/ and serve it on http://127.0.0.1:4142
 	$(BIN)/kedro viz build --include-previews
 	@echo "kedro-viz: http://127.0.0.1:4142 (Ctrl+C stops it)"

@@ -52,7 +52,8 @@ def arm(workers: int, epochs: int, smoke: bool) -> float:
         else:
             launch = [sys.executable, "-m", "dlpipe.launch", "--pipeline", "cnn", "--restarts", "0"]
             command = [*launch, "--workers", str(workers), "--job", "benchmark"]
-        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+        # A time limit: workers that wait on each other forever must not hang the benchmark.
+        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=3600)
         if done.returncode != 0:
             sys.exit(done.stdout[-3000:] + done.stderr[-3000:])
         if workers == 1:

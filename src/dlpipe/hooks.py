@@ -110,7 +110,7 @@ def _backup_dirs(pipeline, catalog) -> list[str]:
     for family in sorted(families):
         try:
             training = catalog.load(f"params:{family}")["training"]
-            in_job = training["strategy"] == MULTI_WORKER
+            in_job = training.get("strategy") == MULTI_WORKER  # most blocks leave the default
             found.append(worker_folder(training["backup_dir"], role if in_job else None))
         except Exception:  # noqa: BLE001, S112 - a family without training has no backup
             continue

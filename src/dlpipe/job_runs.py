@@ -1,8 +1,8 @@
 """Processes of one job share one MLflow run.
 
 A job is several Kedro runs that make one result: the workers of a multi-worker training job
-(``dlpipe.launch``), or the tasks of one Airflow DAG run, each a Kedro run of some nodes
-(``dlpipe.orchestration``). Each process has ``DLPIPE_JOB`` set to the job's name. The first to
+(``dlpipe.launch``), or the tasks of one Airflow DAG run, each a Kedro run of one node
+(``conf/airflow/dag_template.j2``). Each process has ``DLPIPE_JOB`` set to the job's name. The first to
 open an MLflow run tags it with that name (``dlpipe.job``); the others, and a job started again
 after a failure, continue that run, so its epochs and metrics are logged once. In a multi-worker
 job only the chief tracks.
@@ -26,12 +26,18 @@ JOB_ENV = "DLPIPE_JOB"
 JOB_TAG = "dlpipe.job"
 
 
+def job_name() -> str:
+    """This process's job, from ``DLPIPE_JOB``; empty outside one. Quotes are dropped: the name is
+    matched in an MLflow search filter."""
+    return os.environ.get(JOB_ENV, "").replace("'", "").replace('"', "").strip()
+
+
 def prepare_tracking(mlflow_hook, run_params: dict, pipeline, catalog) -> ClusterRole | None:
     """Before kedro-mlflow's hook (``mlflow_hook``) opens this run's MLflow run: turn tracking
     off for a worker of a multi-worker job that is not the chief, and point any other process of
     a job at the job's run when one exists. Returns this process's role in a multi-worker job,
     None outside one."""
-    job = os.environ.get(JOB_ENV)
+    job = job_name()
     if not job and "TF_CONFIG" not in os.environ:
         return None  # a run of its own
     role = training_job_role(pipeline, catalog)
@@ -59,7 +65,7 @@ def tag_job_run(role: ClusterRole | None) -> None:
     of workers."""
     if mlflow.active_run() is None:
         return
-    job = os.environ.get(JOB_ENV)
+    job = job_name()
     if job:
         mlflow.set_tag(JOB_TAG, job)
     if role is not None:

@@ -3,9 +3,11 @@
 Each worker is the same ``kedro run`` with ``training.strategy: multi_worker_mirrored`` and its
 own ``TF_CONFIG``; worker 0 is the chief, which evaluates, saves the model and logs to MLflow,
 while the others run up to training. The launcher runs them on this machine (loopback ports),
-and when one fails it stops the others and starts the job again (``--restarts``): every worker
-resumes from its last backup, and the chief continues the job's MLflow run. With ``--hosts`` it
-prints the ``TF_CONFIG`` and command for each machine instead (README, "Scaling out").
+and when one is killed it stops the others and starts the job again (``--restarts``): every
+worker resumes from the last backup they all hold, and the chief continues the job's MLflow run.
+A job whose worker exits with an error is not restarted: the error would only happen again.
+With ``--hosts`` it prints the ``TF_CONFIG`` and command for each machine instead (README,
+"Scaling out").
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -92,28 +95,39 @@ def run_attempt(args, job: str, attempt: int) -> int:
     folder = Path(args.log_dir) / job / f"attempt-{attempt}"
     folder.mkdir(parents=True, exist_ok=True)
     processes = []
-    for index in range(args.workers):
-        env = {**os.environ, "TF_CONFIG": tf_config(addresses, index), JOB_ENV: job}
-        log = open(folder / f"worker-{index}.log", "wb")  # noqa: SIM115 - the child writes it
-        command = worker_command(args.pipeline, index=index, env=args.env, params=args.params)
-        processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
-        log.close()
-        logger.info("worker %d: pid %d, log %s", index, processes[-1].pid, folder / f"worker-{index}.log")
     try:
+        for index in range(args.workers):
+            env = {**os.environ, "TF_CONFIG": tf_config(addresses, index), JOB_ENV: job}
+            command = worker_command(args.pipeline, index=index, env=args.env, params=args.params)
+            with open(folder / f"worker-{index}.log", "wb") as log:
+                processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+            logger.info("worker %d: pid %d, log %s", index, processes[-1].pid, folder / f"worker-{index}.log")
         while True:
             codes = [process.poll() for process in processes]
             failed = [(index, code) for index, code in enumerate(codes) if code not in (None, 0)]
             if failed:
-                index, code = failed[0]
+                # A worker killed by a signal, if any, is the cause; a peer's error may follow it.
+                index, code = next(((i, c) for i, c in failed if c < 0), failed[0])
                 logger.error("worker %d exited with %d: stopping the others", index, code)
                 stop_all(processes, args.grace_s)
-                return code
+                return exit_status(code)
             if all(code == 0 for code in codes):
                 return 0
             time.sleep(0.5)
     except BaseException:
         stop_all(processes, args.grace_s)
         raise
+
+
+def exit_status(code: int) -> int:
+    """A child's return code as a shell reports it: 128 + the signal for one killed by a signal."""
+    return 128 - code if code < 0 else code
+
+
+def lost_worker(status: int) -> bool:
+    """Whether a job that failed with ``status`` lost a worker (killed by a signal), which a
+    restart from the backups repairs; an error exit would only happen again."""
+    return status > 128
 
 
 def print_hosts(args) -> None:
@@ -123,8 +137,8 @@ def print_hosts(args) -> None:
     for index, address in enumerate(addresses):
         command = worker_command(args.pipeline, index=index, env=args.env, params=args.params)
         print(f"# on {address.rsplit(':', 1)[0]} ({'chief' if index == 0 else f'worker {index}'})")
-        print(f"export TF_CONFIG='{tf_config(addresses, index)}' {JOB_ENV}={job}")
-        print(" ".join(["kedro", *command[3:]]))
+        print(f"export TF_CONFIG={shlex.quote(tf_config(addresses, index))} {JOB_ENV}={shlex.quote(job)}")
+        print(shlex.join(["kedro", *command[3:]]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,15 +159,26 @@ def main(argv: list[str] | None = None) -> int:
         print_hosts(args)
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # SIGTERM (a scheduler, `kill`) unwinds like Ctrl+C, so the workers are stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     job = args.job or uuid.uuid4().hex[:12]
-    for attempt in range(args.restarts + 1):
-        logger.info("training job %s, attempt %d: %d workers", job, attempt + 1, args.workers)
-        code = run_attempt(args, job, attempt)
-        if code == 0:
-            logger.info("training job %s finished", job)
-            return 0
-    logger.error("training job %s failed after %d attempt(s)", job, args.restarts + 1)
-    return code
+    try:
+        for attempt in range(args.restarts + 1):
+            logger.info("training job %s, attempt %d: %d workers", job, attempt + 1, args.workers)
+            status = run_attempt(args, job, attempt)
+            if status == 0:
+                logger.info("training job %s finished", job)
+                return 0
+            if not lost_worker(status):
+                logger.error(
+                    "training job %s: a worker failed with an error (see its log); not restarted", job
+                )
+                return status
+        logger.error("training job %s failed after %d attempt(s)", job, args.restarts + 1)
+        return status
+    except KeyboardInterrupt:
+        logger.error("training job %s interrupted: its workers are stopped", job)
+        return 130
 
 
 if __name__ == "__main__":

@@ -17,11 +17,12 @@ logger = logging.getLogger(__name__)
 class MlflowEpochLogger(keras.callbacks.Callback):
     """Logs every epoch's metrics to one MLflow run (``run_id``), keys prefixed by ``prefix``.
 
-    A failure to log (server gone, disk full) is reported once as a warning and training goes on:
-    losing a metric is better than losing the training. The metrics that could not be sent are
-    kept (up to ``max_pending``) and sent with a later epoch once the server answers again; while
-    it does not, a new attempt is made at most every ``retry_interval_s`` seconds, so a dead server
-    costs one failed request per interval, not one per epoch.
+    Each step is logged once per run: epochs the run already held when training began are not
+    logged again. A failure to log (server gone, disk full) is reported once as a warning and
+    training goes on: losing a metric is better than losing the training. The metrics that could
+    not be sent are kept (up to ``max_pending``) and sent with a later epoch once the server
+    answers again; while it does not, a new attempt is made at most every ``retry_interval_s``
+    seconds, so a dead server costs one failed request per interval, not one per epoch.
     """
 
     def __init__(
@@ -37,8 +38,18 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         self._last_failure: float | None = None
         self._warned = False
         self._epochs_seen: set[int] = set()
+        self._steps_logged_before: set[int] | None = None
+
+    def on_train_begin(self, logs=None):
+        if self._steps_logged_before is None:
+            # A resumed run (a multi-worker job started again) may already hold an epoch that is
+            # trained again from an older backup: its first value is kept, never a second.
+            self._steps_logged_before = self._steps_held("loss")
 
     def on_epoch_end(self, epoch, logs=None):
+        if epoch in (self._steps_logged_before or set()) and epoch not in self._epochs_seen:
+            self._epochs_seen.add(epoch)
+            return
         self._epochs_seen.add(epoch)
         metrics = {
             f"{self.prefix}{key}": float(value)

@@ -72,9 +72,11 @@ def check_training_workers(pipeline, catalog) -> None:
     Raises:
         ConfigError: naming the key and the value, or the command to run instead.
     """
+    names = {node.name for node in pipeline.nodes}
     for family, params in _family_params(pipeline, catalog):
-        if params.get("training", {}).get("strategy") != MULTI_WORKER:
-            continue
+        train = f"{family}.train_model"
+        if params.get("training", {}).get("strategy") != MULTI_WORKER or train not in names:
+            continue  # a run that trains nothing (evaluation again, --from-nodes) needs no cluster
         role = cluster_role()
         key = f"{family}.training.strategy: {MULTI_WORKER!r}"
         if role is None:
@@ -88,14 +90,11 @@ def check_training_workers(pipeline, catalog) -> None:
             if value != allowed:
                 raise ConfigError(
                     f"{family}.{section}.{name}: {value!r} with {key}: every worker must take the same "
-                    f"steps, and {reason}; expected {allowed!r}. Tune first (tuning workers can share a "
-                    "study) and pass the tuned values as parameters. Nothing has run yet."
+                    f"steps, and {reason}; expected {allowed!r}. Nothing has run yet."
                 )
+        _check_family_trains_in_lockstep(family, params, key)
         if not role.is_chief:
-            train = f"{family}.train_model"
-            after = []
-            if train in {node.name for node in pipeline.nodes}:
-                after = [n.name for n in pipeline.from_nodes(train).nodes if n.name != train]
+            after = [n.name for n in pipeline.from_nodes(train).nodes if n.name != train]
             if after:
                 raise ConfigError(
                     f"TF_CONFIG: this process is {role.name}, not the chief, of a {role.num_workers}-worker "
@@ -108,9 +107,37 @@ def check_training_workers(pipeline, catalog) -> None:
         multi_worker_strategy()
 
 
+def _check_family_trains_in_lockstep(block: str, params: dict, key: str) -> None:
+    """A family that decides in its own callbacks when to stop (on a metric each worker computes
+    alone), or trains in phases (each worker choosing its phase from its own backups), is refused:
+    its workers could stop at different steps and wait on each other forever."""
+    from dlpipe.families import get_family, registered_families
+
+    def own_steps(family) -> list[str]:
+        return [what for what, used in (("callbacks", family.callbacks), ("phases", family.phases)) if used]
+
+    name = params.get("model", {}).get("family")
+    own = own_steps(get_family(name))
+    if own:
+        fit_alone = sorted(other for other, family in registered_families().items() if not own_steps(family))
+        raise ConfigError(
+            f"{block}.model.family: {name!r} with {key}: the family trains with its own "
+            f"{' and '.join(own)}, which each worker would run on its own, so the workers could stop "
+            f"at different steps; expected a family that Keras' fit alone trains: {', '.join(fit_alone)}. "
+            "Nothing has run yet."
+        )
+
+
 # (section, key, default, the one value allowed, why another makes the workers diverge)
 _LOCKSTEP_RULES = (
-    ("tuning", "enabled", True, False, "each worker's trials would differ"),
+    (
+        "tuning",
+        "enabled",
+        True,
+        False,
+        "each worker's trials would differ (tune first, tuning workers can share a study, and pass "
+        "the tuned values as parameters)",
+    ),
     ("budget", "seconds", None, None, "each worker's clock would stop training at another step"),
     ("learning_curve", "enabled", False, False, "the chief alone would train the curve's models"),
 )

@@ -9,7 +9,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 
 from dlpipe.config.common import ConfigError
-from dlpipe.launch import job_params, main, tf_config, worker_command
+from dlpipe.launch import exit_status, job_params, lost_worker, main, tf_config, worker_command
 from dlpipe.pipelines.family import create_family_pipeline
 from dlpipe.training.cluster import cluster_role, weights_digest, worker_folder
 from dlpipe.worker_runs import check_training_workers
@@ -116,3 +116,29 @@ def test_a_job_without_tf_config_or_a_worker_that_would_evaluate_is_refused(cnn_
     with pytest.raises(ConfigError, match="worker-1, not the chief") as raised:
         check_training_workers(create_family_pipeline("cnn"), _catalog(cnn_params))
     assert "--to-nodes=cnn.train_model" in str(raised.value)
+
+
+def test_a_family_that_decides_its_own_stop_is_refused_and_a_run_without_training_needs_no_cluster(
+    smoke_params, cnn_params, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("TF_CONFIG", tf_config(["127.0.0.1:1", "127.0.0.1:2"], 0))
+    vae = {
+        **smoke_params["vae"],
+        "training": {**smoke_params["vae"]["training"], "strategy": "multi_worker_mirrored"},
+    }
+    vae["tuning"] = {**vae["tuning"], "enabled": False}
+    vae["budget"] = {**vae.get("budget", {}), "seconds": None}
+    with pytest.raises(ConfigError, match="vae.model.family: 'vae'") as raised:
+        check_training_workers(create_family_pipeline("vae"), DataCatalog({"params:vae": MemoryDataset(vae)}))
+    message = str(raised.value)
+    assert "callbacks" in message and "cnn" in message and "Nothing has run yet" in message
+    # Evaluating again after a job (--from-nodes past training) starts no cluster and is not refused.
+    monkeypatch.delenv("TF_CONFIG")
+    evaluate_only = create_family_pipeline("cnn").from_nodes("cnn.evaluate_model")
+    check_training_workers(evaluate_only, _catalog(cnn_params))
+
+
+def test_the_launcher_restarts_a_job_only_for_a_killed_worker():
+    assert exit_status(-9) == 137 and exit_status(1) == 1
+    assert lost_worker(exit_status(-9)) and lost_worker(exit_status(-15))
+    assert not lost_worker(exit_status(1))

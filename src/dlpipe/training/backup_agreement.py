@@ -2,19 +2,19 @@
 
 Every worker keeps its own backups, and a worker killed while writing one may be an epoch
 behind the others. Workers that resumed from different epochs would run different numbers of
-steps and wait on each other forever, so before restoring they choose the newest epoch that
-every worker has, and after restoring they check that every one of them did.
+steps and wait on each other forever, so before restoring they choose one epoch together, and
+after restoring they check that every one of them did; otherwise all start over.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from dlpipe.training.backup_folders import callback_state
+from dlpipe.training.backup_folders import callback_state, read_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -27,44 +27,42 @@ def lockstep_strategy(model: keras.Model) -> tf.distribute.Strategy | None:
     return strategy if strategy.extended._num_workers > 1 else None  # noqa: SLF001 - only TF has it
 
 
-def _count_everywhere(strategy: tf.distribute.Strategy, marks: np.ndarray) -> np.ndarray:
-    """For each position, how many replicas of the job marked it (each replica counts its worker's
-    ``marks``)."""
-    local = tf.constant(marks.astype(np.float32))
+def _mean_everywhere(strategy: tf.distribute.Strategy, value: float) -> float:
+    """The mean of ``value`` over every replica of the job (each replica has its worker's)."""
+    local = tf.constant(float(value), dtype=tf.float64)
     total = strategy.reduce("SUM", strategy.run(lambda: tf.identity(local)), axis=None)
-    return np.rint(total.numpy()).astype(int)
+    return float(total.numpy()) / strategy.num_replicas_in_sync
 
 
-def newest_common_epoch(strategy: tf.distribute.Strategy, epochs: list[int], horizon: int) -> int:
-    """The largest of ``epochs`` (this worker's backups, each at most ``horizon``) that every
-    worker holds; 0 (start over) when there is none."""
-    marks = np.zeros(horizon + 1)
-    marks[0] = 1
-    marks[[epoch for epoch in epochs if 0 <= epoch <= horizon]] = 1
-    counts = _count_everywhere(strategy, marks)
-    return int(np.flatnonzero(counts == strategy.num_replicas_in_sync).max())
+def agreed_epoch(strategy: tf.distribute.Strategy, newest: int) -> int:
+    """The epoch every worker resumes from, given each one's ``newest`` backup (0: none).
+
+    Workers step together, so their newest backups differ by at most the one epoch a killed
+    worker did not finish writing, and each keeps the one before too: the lowest newest epoch,
+    the floor of their mean, is held by all. Where that does not hold, ``all_restored`` says so.
+    """
+    return math.floor(_mean_everywhere(strategy, newest) + 1e-9)
 
 
-def all_restored(strategy: tf.distribute.Strategy, epoch: int, horizon: int) -> bool:
-    """Whether every worker restored ``epoch`` (each passes the epoch it actually restored)."""
-    marks = np.zeros(horizon + 1)
-    marks[min(max(epoch, 0), horizon)] = 1
-    counts = _count_everywhere(strategy, marks)
-    return bool(counts[min(max(epoch, 0), horizon)] == strategy.num_replicas_in_sync)
+def all_restored(strategy: tf.distribute.Strategy, restored: bool) -> bool:
+    """Whether every worker restored the agreed epoch (each passes whether it did)."""
+    return _mean_everywhere(strategy, 1.0 if restored else 0.0) > 1 - 1e-9
 
 
 def restore_in_lockstep(backup, strategy: tf.distribute.Strategy) -> None:
     """What ``TrainingBackup.on_train_begin`` does on one worker of a multi-worker job: restore
-    the newest epoch every worker holds, and start over on all of them unless all restored it. A
-    finished training is not reused: only the chief keeps one."""
-    horizon = int(backup.params.get("epochs", 0))
+    the epoch all agree on, and start over on all of them unless all restored it. A finished
+    training is not reused (only the chief keeps one), and a fit whose agreed backup ended its
+    training (early stopping) runs no epoch more."""
     held = {int(folder.name[6:]): folder for folder in backup.backups()}
-    epoch = newest_common_epoch(strategy, list(held), horizon)
+    epoch = agreed_epoch(strategy, max(held, default=0))
     initial_state = [variable.numpy() for variable in backup.variables()]
     initial_callbacks = [callback_state(callback) for callback in backup.stateful]
-    if epoch > 0:
+    if epoch > 0 and epoch in held:
         backup.restore_newest([held[epoch]])
-    if all_restored(strategy, backup.restored_epoch, horizon):
+    if all_restored(strategy, backup.restored_epoch == epoch):
+        if epoch > 0 and read_metadata(held[epoch]).get("phase_done"):
+            backup.model._initial_epoch = int(backup.params.get("epochs", epoch))
         return
     for variable, value in zip(backup.variables(), initial_state, strict=True):
         variable.assign(value)

@@ -11,6 +11,7 @@ import keras
 
 from dlpipe.families import TrainingPhase
 from dlpipe.training.backup import BackupUnreadableError, TrainingBackup
+from dlpipe.training.backup_agreement import lockstep_strategy
 from dlpipe.training.backup_folders import FINISHED, read_metadata
 from dlpipe.training.budget import BudgetDeadline
 from dlpipe.training.callbacks import training_backup
@@ -85,7 +86,10 @@ def fit_in_phases(
     the number of epochs this call trained.
     """
     backup = training_backup(callbacks)
-    point = resume_point(backup) if backup is not None else None
+    # The workers of a multi-worker job choose their resume point together, inside the fit
+    # (backup_agreement); one phase is all such a job trains.
+    alone = lockstep_strategy(model) is None
+    point = resume_point(backup) if backup is not None and alone else None
     if point is not None and point.phase >= len(phases):
         point = None
     try:
