@@ -49,11 +49,39 @@ def all_restored(strategy: tf.distribute.Strategy, restored: bool) -> bool:
     return _mean_everywhere(strategy, 1.0 if restored else 0.0) > 1 - 1e-9
 
 
+def same_everywhere(strategy: tf.distribute.Strategy, value: float) -> bool:
+    """Whether every worker passed the same ``value``: any difference moves the mean away from
+    each worker's own value, so every worker gets the same answer."""
+    return _mean_everywhere(strategy, value) == value  # exact: integers well below 2**52
+
+
+def check_same_training(backup, strategy: tf.distribute.Strategy) -> None:
+    """Every worker must train the same configuration on data of the same size: workers with
+    another ``conf/`` or dataset would take other steps and wait on each other forever.
+
+    Raises:
+        RuntimeError: on every worker, naming what this worker has.
+    """
+    fingerprint = backup.fingerprint or ""
+    steps = int(backup.params.get("steps") or 0)
+    # A fingerprint is hex; its first 12 digits fit a float64 exactly. Both collectives run on
+    # every worker, whatever the first one says.
+    mark = float(int(fingerprint[:12], 16)) if fingerprint else 0.0
+    same = [same_everywhere(strategy, mark), same_everywhere(strategy, float(steps))]
+    if not all(same):
+        raise RuntimeError(
+            f"The workers of this job train different configurations or data: this worker has "
+            f"configuration fingerprint {fingerprint[:12] or 'none'} and {steps} steps per epoch. Every "
+            "worker needs the same conf/, parameters and dataset (and the same resolved mixed precision)."
+        )
+
+
 def restore_in_lockstep(backup, strategy: tf.distribute.Strategy) -> None:
     """What ``TrainingBackup.on_train_begin`` does on one worker of a multi-worker job: restore
     the epoch all agree on, and start over on all of them unless all restored it. A finished
     training is not reused (only the chief keeps one), and a fit whose agreed backup ended its
     training (early stopping) runs no epoch more."""
+    check_same_training(backup, strategy)
     held = {int(folder.name[6:]): folder for folder in backup.backups()}
     epoch = agreed_epoch(strategy, max(held, default=0))
     initial_state = [variable.numpy() for variable in backup.variables()]
