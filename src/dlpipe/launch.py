@@ -75,22 +75,27 @@ def free_ports(count: int) -> list[int]:
 
 def stop_all(processes: list[subprocess.Popen], grace_s: float) -> None:
     """SIGTERM to every running worker, SIGKILL to those still running after ``grace_s``: a
-    worker waiting on a dead peer inside a collective operation may not answer SIGTERM."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    worker waiting on a dead peer inside a collective operation may not answer SIGTERM. A second
+    SIGTERM to the launcher meanwhile does not cut this short."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_attempt(args, job: str, attempt: int) -> int:
     """Start every worker on loopback and wait; on the first failure stop the others. Returns 0
-    when all succeed, else the first failing exit code."""
+    when all succeed, else the failed worker's exit status (128 + the signal when one was killed)."""
     addresses = [f"127.0.0.1:{port}" for port in free_ports(args.workers)]
     folder = Path(args.log_dir) / job / f"attempt-{attempt}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,8 @@ logger = logging.getLogger(__name__)
 class MlflowEpochLogger(keras.callbacks.Callback):
     """Logs every epoch's metrics to one MLflow run (``run_id``), keys prefixed by ``prefix``.
 
-    Each step is logged once per run: epochs the run already held when training began are not
-    logged again. A failure to log (server gone, disk full) is reported once as a warning and
+    In the continued run of a job (``DLPIPE_JOB``), epochs the run already held when training
+    began are not logged again. A failure to log (server gone, disk full) is reported once as a warning and
     training goes on: losing a metric is better than losing the training. The metrics that could
     not be sent are kept (up to ``max_pending``) and sent with a later epoch once the server
     answers again; while it does not, a new attempt is made at most every ``retry_interval_s``
@@ -42,9 +42,12 @@ class MlflowEpochLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if self._steps_logged_before is None:
-            # A resumed run (a multi-worker job started again) may already hold an epoch that is
-            # trained again from an older backup: its first value is kept, never a second.
-            self._steps_logged_before = self._steps_held("loss")
+            from dlpipe.job_runs import job_name
+
+            # The run of a job started again (dlpipe.job_runs) may already hold an epoch that is
+            # trained again from an older backup: its first value is kept, never a second. Other
+            # runs are new, and skip the lookup.
+            self._steps_logged_before = self._steps_held("loss") if job_name() else set()
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch in (self._steps_logged_before or set()) and epoch not in self._epochs_seen:

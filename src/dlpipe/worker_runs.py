@@ -75,8 +75,9 @@ def check_training_workers(pipeline, catalog) -> None:
     names = {node.name for node in pipeline.nodes}
     for family, params in _family_params(pipeline, catalog):
         train = f"{family}.train_model"
-        if params.get("training", {}).get("strategy") != MULTI_WORKER or train not in names:
-            continue  # a run that trains nothing (evaluation again, --from-nodes) needs no cluster
+        fits = {f"{family}.{stage}" for stage in _STAGES_THAT_FIT} & names
+        if params.get("training", {}).get("strategy") != MULTI_WORKER or not fits:
+            continue  # a run that fits nothing (evaluation again, --from-nodes) needs no cluster
         role = cluster_role()
         key = f"{family}.training.strategy: {MULTI_WORKER!r}"
         if role is None:
@@ -94,7 +95,9 @@ def check_training_workers(pipeline, catalog) -> None:
                 )
         _check_family_trains_in_lockstep(family, params, key)
         if not role.is_chief:
-            after = [n.name for n in pipeline.from_nodes(train).nodes if n.name != train]
+            after = []
+            if train in fits:
+                after = [n.name for n in pipeline.from_nodes(train).nodes if n.name != train]
             if after:
                 raise ConfigError(
                     f"TF_CONFIG: this process is {role.name}, not the chief, of a {role.num_workers}-worker "
@@ -127,6 +130,9 @@ def _check_family_trains_in_lockstep(block: str, params: dict, key: str) -> None
             "Nothing has run yet."
         )
 
+
+# The nodes that fit models with the block's training.strategy.
+_STAGES_THAT_FIT = ("tune_hyperparameters", "train_model", "compute_learning_curve")
 
 # (section, key, default, the one value allowed, why another makes the workers diverge)
 _LOCKSTEP_RULES = (

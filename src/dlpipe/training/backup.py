@@ -166,34 +166,36 @@ class TrainingBackup(keras.callbacks.Callback):
             return
         initial_state = [v.numpy() for v in self.variables()]
         for backup in candidates:
-            try:
-                self._restore(backup)
-            except RunTerminated:
-                raise
-            except Exception as err:  # noqa: BLE001 - any unreadable backup: try the previous one
-                for variable, value in zip(self.variables(), initial_state, strict=True):
-                    variable.assign(value)
-                aside = set_aside(backup, "corrupt")
-                logger.warning(
-                    "Backup %s cannot be read (%s: %s); moved it to %s and trying an older one",
-                    backup,
-                    type(err).__name__,
-                    err,
-                    aside,
-                )
-                continue
-            self.restored_from = backup
-            logger.warning(
-                "Resuming training from backup %s: epochs 1-%d are done, continuing at epoch %d",
-                backup,
-                self.restored_epoch,
-                self.restored_epoch + 1,
-            )
-            return
+            if self.try_restore(backup, initial_state):
+                return
         if self.phase > 0:
             raise BackupUnreadableError(f"no backup in {self.backup_dir} could be restored")
         self.model._initial_epoch = 0
         logger.warning("No readable backup in %s: training starts over from epoch 1", self.backup_dir)
+
+    def try_restore(self, backup: Path, initial_state: list) -> bool:
+        """Restore ``backup``. When it cannot be read, put the variables back to
+        ``initial_state``, set the backup aside as corrupt and return False."""
+        try:
+            self._restore(backup)
+        except RunTerminated:
+            raise
+        except Exception as err:  # noqa: BLE001 - any unreadable backup: the caller tries another
+            for variable, value in zip(self.variables(), initial_state, strict=True):
+                variable.assign(value)
+            aside = set_aside(backup, "corrupt")
+            logger.warning(
+                "Backup %s cannot be read (%s: %s); moved it to %s", backup, type(err).__name__, err, aside
+            )
+            return False
+        self.restored_from = backup
+        logger.warning(
+            "Resuming training from backup %s: epochs 1-%d are done, continuing at epoch %d",
+            backup,
+            self.restored_epoch,
+            self.restored_epoch + 1,
+        )
+        return True
 
     def variables(self):
         """The model's variables and those of every optimizer it holds (a GAN has two)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 
 import keras
 import tensorflow as tf
@@ -50,9 +51,10 @@ def all_restored(strategy: tf.distribute.Strategy, restored: bool) -> bool:
 
 
 def same_everywhere(strategy: tf.distribute.Strategy, value: float) -> bool:
-    """Whether every worker passed the same ``value``: any difference moves the mean away from
-    each worker's own value, so every worker gets the same answer."""
-    return _mean_everywhere(strategy, value) == value  # exact: integers well below 2**52
+    """Whether every worker passed the same ``value`` (integers below 2**40). Two rounds, so
+    every worker gets the same answer: each says whether its value differs from the mean."""
+    mean = _mean_everywhere(strategy, value)
+    return _mean_everywhere(strategy, 0.0 if value == mean else 1.0) == 0.0
 
 
 def check_same_training(backup, strategy: tf.distribute.Strategy) -> None:
@@ -64,34 +66,42 @@ def check_same_training(backup, strategy: tf.distribute.Strategy) -> None:
     """
     fingerprint = backup.fingerprint or ""
     steps = int(backup.params.get("steps") or 0)
-    # A fingerprint is hex; its first 12 digits fit a float64 exactly. Both collectives run on
-    # every worker, whatever the first one says.
-    mark = float(int(fingerprint[:12], 16)) if fingerprint else 0.0
+    # A fingerprint is hex; its first 8 digits sum exactly over any number of replicas. Both
+    # checks run on every worker, whatever the first one says.
+    mark = float(int(fingerprint[:8], 16)) if fingerprint else 0.0
     same = [same_everywhere(strategy, mark), same_everywhere(strategy, float(steps))]
     if not all(same):
         raise RuntimeError(
             f"The workers of this job train different configurations or data: this worker has "
-            f"configuration fingerprint {fingerprint[:12] or 'none'} and {steps} steps per epoch. Every "
+            f"configuration fingerprint {fingerprint[:8] or 'none'} and {steps} steps per epoch. Every "
             "worker needs the same conf/, parameters and dataset (and the same resolved mixed precision)."
         )
 
 
 def restore_in_lockstep(backup, strategy: tf.distribute.Strategy) -> None:
-    """What ``TrainingBackup.on_train_begin`` does on one worker of a multi-worker job: restore
-    the epoch all agree on, and start over on all of them unless all restored it. A finished
-    training is not reused (only the chief keeps one), and a fit whose agreed backup ended its
-    training (early stopping) runs no epoch more."""
+    """What ``TrainingBackup.on_train_begin`` does on one worker of a multi-worker job.
+
+    The workers agree on an epoch and restore it; when one of them cannot, all try the epochs
+    before it, and with none left all start over. Backups newer than the one restored are
+    deleted, so a later restart never mixes them with this training's. A
+    finished training is not reused (only the chief keeps one), and a fit whose agreed backup
+    ended its training (early stopping) runs no epoch more. Every worker makes the same
+    collective calls in the same order: each loop's decision is one they all share.
+    """
     check_same_training(backup, strategy)
     held = {int(folder.name[6:]): folder for folder in backup.backups()}
-    epoch = agreed_epoch(strategy, max(held, default=0))
     initial_state = [variable.numpy() for variable in backup.variables()]
     initial_callbacks = [callback_state(callback) for callback in backup.stateful]
-    if epoch > 0 and epoch in held:
-        backup.restore_newest([held[epoch]])
-    if all_restored(strategy, backup.restored_epoch == epoch):
-        if epoch > 0 and read_metadata(held[epoch]).get("phase_done"):
-            backup.model._initial_epoch = int(backup.params.get("epochs", epoch))
-        return
+    candidates = dict(held)
+    while (epoch := agreed_epoch(strategy, max(candidates, default=0))) > 0:
+        restored = epoch in candidates and backup.try_restore(candidates[epoch], initial_state)
+        if all_restored(strategy, restored):
+            _delete_newer(held, epoch)
+            if read_metadata(held[epoch]).get("phase_done"):
+                backup.model._initial_epoch = int(backup.params.get("epochs", epoch))
+            return
+        logger.warning("Not every worker could restore epoch %d: trying the epochs before it", epoch)
+        candidates = {earlier: folder for earlier, folder in candidates.items() if earlier < epoch}
     for variable, value in zip(backup.variables(), initial_state, strict=True):
         variable.assign(value)
     for callback, state in zip(backup.stateful, initial_callbacks, strict=True):
@@ -101,4 +111,13 @@ def restore_in_lockstep(backup, strategy: tf.distribute.Strategy) -> None:
             callback.best_weights = None
     backup.history, backup.restored_from, backup.restored_epoch, backup.epochs_done = {}, None, 0, 0
     backup.model._initial_epoch = 0
-    logger.warning("The workers could not all restore epoch %d: training starts over from epoch 1", epoch)
+    _delete_newer(held, 0)
+    if held:
+        logger.warning("The workers hold no backup they can all restore: training starts over from epoch 1")
+
+
+def _delete_newer(held: dict, epoch: int) -> None:
+    # Training continues from `epoch`: the later backups belong to a training that will not go on.
+    for later, folder in held.items():
+        if later > epoch:
+            shutil.rmtree(folder, ignore_errors=True)
