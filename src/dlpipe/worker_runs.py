@@ -26,6 +26,13 @@ def _keep_outputs_in_memory(pipeline, catalog, family: str) -> None:
         catalog[name] = MemoryDataset()
 
 
+def _nodes_after(pipeline, name: str, names: set[str]) -> list[str]:
+    """The nodes of ``pipeline`` that run after node ``name``; none when it is not in the run."""
+    if name not in names:
+        return []
+    return [n.name for n in pipeline.from_nodes(name).nodes if n.name != name]
+
+
 def check_worker_runs(pipeline, catalog) -> None:
     """A tuning worker (``tuning.worker: true``) runs up to its family's tuning node and no further:
     the final model is the opening run's. Raises ``ConfigError`` before any node runs otherwise.
@@ -35,7 +42,7 @@ def check_worker_runs(pipeline, catalog) -> None:
         if not params.get("tuning", {}).get("worker"):
             continue
         tune = f"{family}.tune_hyperparameters"
-        after = [n.name for n in pipeline.from_nodes(tune).nodes if n.name != tune] if tune in names else []
+        after = _nodes_after(pipeline, tune, names)
         if tune in names and not after:
             # A worker's outputs stay in memory: the data it prepared and the study's best so far
             # are the opening run's to write, and a worker writing them too could change what
@@ -95,9 +102,7 @@ def check_training_workers(pipeline, catalog) -> None:
                 )
         _check_family_trains_in_lockstep(family, params, key)
         if not role.is_chief:
-            after = []
-            if train in fits:
-                after = [n.name for n in pipeline.from_nodes(train).nodes if n.name != train]
+            after = _nodes_after(pipeline, train, names)
             if after:
                 raise ConfigError(
                     f"TF_CONFIG: this process is {role.name}, not the chief, of a {role.num_workers}-worker "
