@@ -1,4 +1,5 @@
-"""The Fréchet distance agrees with its closed form on Gaussians whose answer is known."""
+"""The Fréchet distance agrees with its closed form on Gaussians whose answer is known; a saved
+classifier judges generated images when there is one, a judge trained on the fly otherwise."""
 
 from __future__ import annotations
 
@@ -26,3 +27,78 @@ def test_diagonal_covariances_give_the_squared_difference_of_the_deviations():
     second = rng.normal(size=(200_000, 3)) * np.array([2.0, 2.0, 1.5])
     expected = (1.0 - 2.0) ** 2 + 0.0 + (0.5 - 1.5) ** 2
     assert frechet_distance(first, second) == pytest.approx(expected, abs=0.03)
+
+
+def _classifier(units: int, classes: int = 10, activation: str = "softmax"):
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(units, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(classes, activation=activation)(x), name=f"clf{units}")
+
+
+def _save_versions(folder, *models):
+    """Save ``models`` as the successive versions of a versioned catalog entry ``folder``."""
+    for index, model in enumerate(models):
+        version = folder / f"2026-12-0{index + 1}T10.00.00.000Z"
+        version.mkdir(parents=True)
+        model.save(version / folder.name)
+
+
+def test_a_saved_classifier_judges_with_its_newest_version(tmp_path):
+    from dlpipe.evaluation.judge import find_judge
+    from tests.conftest import image_spec
+
+    folder = tmp_path / "model.keras"
+    _save_versions(folder, _classifier(units=16), _classifier(units=8))
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28, 1)).astype("float32")
+    judge = find_judge(train_sample=None, spec=image_spec(), judge_model=str(folder))
+    probabilities, features = judge.read(images)
+    assert probabilities.shape == (5, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+    assert features.shape == (5, 8)  # the newest version's penultimate layer
+    assert "2026-12-02T10.00.00.000Z" in judge.description and "clf8" in judge.description
+
+
+@pytest.mark.parametrize(
+    ("model_kwargs", "expected"),
+    [
+        ({"units": 8, "classes": 3}, "outputs shape (None, 3), not (None, 10)"),
+        ({"units": 8, "activation": "sigmoid"}, "ends in a 'sigmoid' activation, not 'softmax'"),
+    ],
+)
+def test_a_saved_model_that_is_no_classifier_of_the_data_is_refused_naming_the_key(
+    tmp_path, model_kwargs, expected
+):
+    from dlpipe.evaluation.judge import load_judge
+    from tests.conftest import image_spec
+
+    file = tmp_path / "other.keras"
+    _classifier(**model_kwargs).save(file)
+    with pytest.raises(ValueError) as caught:
+        load_judge(str(file), image_spec())
+    message = str(caught.value)
+    assert "evaluation.judge_model" in message and str(file) in message and expected in message, message
+
+
+def test_without_a_saved_classifier_a_judge_is_trained_on_the_fly(tmp_path):
+    from dlpipe.evaluation.judge import find_judge
+    from tests.conftest import image_spec
+
+    rng = np.random.default_rng(0)
+    sample = (rng.integers(0, 256, size=(64, 28, 28, 1)).astype("uint8"), rng.integers(0, 10, size=64))
+    judge = find_judge(sample, image_spec(), judge_model=str(tmp_path / "missing" / "model.keras"))
+    assert "trained for 4 epochs on the first 64 training images" in judge.description
+    assert judge.read(sample[0][:3])[0].shape == (3, 10)
+
+
+def test_a_judge_model_is_refused_for_a_task_that_generates_nothing():
+    from dlpipe.config.schema import ConfigError
+    from tests.conftest import block_config
+
+    with pytest.raises(ConfigError) as caught:
+        block_config("cnn", {"family": "cnn"}, evaluation={"judge_model": "data/06_models/x.keras"})
+    message = str(caught.value)
+    assert "evaluation.judge_model" in message and "data/06_models/x.keras" in message, message

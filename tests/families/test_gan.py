@@ -13,6 +13,7 @@ import pytest
 from dlpipe.config.schema import ConfigError, parse_family, with_overrides
 from dlpipe.data.loading import load_splits
 from dlpipe.families import check_fits_data
+from dlpipe.models.deconv import decode_prior_draws
 from dlpipe.training.fit import fit_model
 from tests.conftest import load_project_params
 from tests.families.conftest import assert_rejected_naming_the_key, shrunk_block
@@ -113,3 +114,26 @@ def test_each_player_steps_with_its_own_optimizer_and_the_fid_is_logged(tmp_path
     np.testing.assert_allclose(reloaded.predict(raw, verbose=0), model.predict(raw, verbose=0), atol=1e-5)
     np.testing.assert_allclose(reloaded.generate(4, seed=1), model.generate(4, seed=1), atol=1e-5)
     assert reloaded.generate(4, seed=1).shape == (4, 28, 28, 1)
+
+
+@pytest.mark.parametrize("decay", [0.5, 0.0])
+def test_images_are_drawn_by_the_moving_average_of_the_generator(tmp_path, decay):
+    from dlpipe.families.gan import build_gan, compile_gan
+
+    config, splits, spec = _setup(tmp_path, {"model.ema_decay": decay})
+    model = build_gan(spec, config)
+    compile_gan(model, config, config.training.optimizer.learning_rate)
+    before = model.generator.get_weights()
+    images = splits["x_train"][:16].astype("float32") / 255.0
+    model.train_on_batch(images, images)
+    after = model.generator.get_weights()
+    if not decay:
+        assert model.generator_average is None
+        np.testing.assert_allclose(model.generate(4, seed=3), decode_prior_draws(model.generator, 4, 3))
+        return
+    ramped = min(decay, (1 + 1) / (10 + 1))  # the decay after the first generator step
+    for average, start, end in zip(model.generator_average.get_weights(), before, after, strict=True):
+        np.testing.assert_allclose(average, ramped * start + (1 - ramped) * end, rtol=1e-5, atol=1e-6)
+    drawn = model.generate(4, seed=3)
+    np.testing.assert_allclose(drawn, decode_prior_draws(model.generator_average, 4, 3))
+    assert not np.allclose(drawn, decode_prior_draws(model.generator, 4, 3))

@@ -19,6 +19,7 @@ from pydantic import ValidationError, create_model, model_validator
 from dlpipe.config.budget import BudgetConfig
 from dlpipe.config.common import ConfigError, Strict, config_error, describe_error
 from dlpipe.config.data import AugmentationConfig, DatasetConfig
+from dlpipe.config.evaluation import EvaluationConfig
 from dlpipe.config.learning_curve import LearningCurveConfig
 from dlpipe.config.registry import RegistryConfig, parse_requirement, reported_test_metrics
 from dlpipe.config.training import TrainingConfig
@@ -43,6 +44,7 @@ class FamilyConfig(Strict):
     budget: BudgetConfig = BudgetConfig()
     learning_curve: LearningCurveConfig = LearningCurveConfig()
     registry: RegistryConfig = RegistryConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
 
     @model_validator(mode="after")
     def _fits_family_and_task(self) -> FamilyConfig:
@@ -113,6 +115,11 @@ class FamilyConfig(Strict):
         if getattr(initializer, "name", None) == "pretrained" and not family.supports_pretrained:
             raise ValueError(
                 f"model.initializer.name: 'pretrained' is not supported by the {family.name} family"
+            )
+        if self.evaluation.judge_model is not None and not task.judges_samples:
+            raise ValueError(
+                f"evaluation.judge_model: {self.evaluation.judge_model!r} judges generated images, "
+                f"which the {task.name} task does not make; leave it null"
             )
         if family.check_config is not None:
             family.check_config(self)

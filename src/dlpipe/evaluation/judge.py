@@ -1,8 +1,10 @@
-"""A classifier dlpipe trains on the real images to judge generated ones: how confidently it
-recognises them, which classes they fall in, and how far their features lie from real images'."""
+"""A classifier of the real images that judges generated ones: how confidently it recognises
+them, which classes they fall in, and how far their features lie from real images'. It is a
+saved classifier (``evaluation.judge_model``), or one dlpipe trains on the fly."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import keras
@@ -13,6 +15,9 @@ from dlpipe.data.spec import DataSpec
 from dlpipe.models.preprocessing import model_inputs
 
 FEATURES_LAYER = "judge_features"
+JUDGE_MODEL_KEY = "evaluation.judge_model"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,6 +77,61 @@ def train_judge(
         f"{len(x_train)} training images of {spec.name}"
     )
     judge = Judge(keras.Model(inputs, [outputs, features]), description)
+    _JUDGES[key] = judge
+    return judge
+
+
+def find_judge(train_sample: tuple[np.ndarray, np.ndarray], spec: DataSpec, judge_model: str | None) -> Judge:
+    """The classifier saved at ``judge_model`` (:func:`load_judge`) when there is one, otherwise
+    one trained on ``train_sample`` (:func:`train_judge`)."""
+    if judge_model is not None:
+        saved = load_judge(judge_model, spec)
+        if saved is not None:
+            return saved
+        logger.warning(
+            "%s: nothing saved at %s yet; training a judge on the fly", JUDGE_MODEL_KEY, judge_model
+        )
+    return train_judge(train_sample, spec)
+
+
+def load_judge(judge_model: str, spec: DataSpec) -> Judge | None:
+    """The saved classifier at ``judge_model`` (a ``.keras`` file, a versioned catalog folder:
+    its newest version, or an MLflow model URI) as a judge: its softmax output, and the input of
+    its last layer as features. Loaded once per process per file; None when nothing is saved
+    there. Raises ValueError naming the key when it is not a softmax classifier of ``spec``'s
+    raw images and classes."""
+    from dlpipe.models.pretrained import load_saved_model
+    from dlpipe.models.transfer_base import BaseModelNotFoundError, saved_model_file
+
+    try:
+        file = saved_model_file(judge_model, JUDGE_MODEL_KEY)
+    except BaseModelNotFoundError:
+        return None
+    key = (str(file.resolve()), file.stat().st_mtime_ns)
+    if key in _JUDGES:
+        return _JUDGES[key]
+    try:
+        classifier = load_saved_model(file, compile=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear error
+        raise ValueError(f"{JUDGE_MODEL_KEY}: cannot load {file} as a Keras model: {err}") from err
+    head = classifier.layers[-1]
+    expected_input = (None, *spec.input_shape)
+    problems = []
+    if tuple(classifier.inputs[0].shape) != expected_input:
+        problems.append(f"takes inputs of shape {tuple(classifier.inputs[0].shape)}, not {expected_input}")
+    if tuple(head.output.shape) != (None, spec.num_classes):
+        problems.append(f"outputs shape {tuple(head.output.shape)}, not (None, {spec.num_classes})")
+    if head.get_config().get("activation") != "softmax":
+        problems.append(f"ends in a {head.get_config().get('activation')!r} activation, not 'softmax'")
+    if problems:
+        raise ValueError(
+            f"{JUDGE_MODEL_KEY}: {file} {'; '.join(problems)}; expected a softmax classifier of the raw "
+            f"images of {spec.name} and its {spec.num_classes} classes"
+        )
+    network = keras.Model(classifier.inputs, [classifier.outputs[0], head.input])
+    judge = Judge(
+        network, f"saved classifier {file} ('{classifier.name}', penultimate layer: input of '{head.name}')"
+    )
     _JUDGES[key] = judge
     return judge
 

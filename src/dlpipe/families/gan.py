@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
+from pydantic import Field
 
 from dlpipe.config.common import PositiveInt, UnitFraction
 from dlpipe.config.layers import ConvEncoderConfig, ModelConfigBase, UpsamplingGeneratorConfig
@@ -42,6 +43,11 @@ class GanModelConfig(ModelConfigBase):
     discriminator_optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2e-4, beta_1=0.5)
     discriminator_steps: PositiveInt = 1
     label_smoothing: UnitFraction = 0.1
+    # The images are drawn by an exponential moving average of the generator's weights, updated
+    # after every generator step with this decay (0: by the generator itself); the decay ramps
+    # up to it over the first steps. The average smooths the step-to-step oscillation of
+    # adversarial training.
+    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     # Generated and validation images compared after every epoch, and how often a grid of
     # samples goes to the run's MLflow artifacts (`samples/`).
     frechet_examples: PositiveInt = 2000
@@ -64,6 +70,7 @@ class Gan(ComposedModel):
         label_smoothing: float = 0.1,
         discriminator_steps: int = 1,
         seed=None,
+        ema_decay: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -76,6 +83,13 @@ class Gan(ComposedModel):
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.discriminator_optimizer = None  # set by compile_gan
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.ema_decay = ema_decay
+        # Saved and backed up with the model's other weights.
+        self.generator_average = None
+        if ema_decay:
+            self.generator_average = keras.models.clone_model(generator)
+            self.generator_average.set_weights(generator.get_weights())
+            self.generator_average.trainable = False
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "d_loss", "g_loss")}
 
     @property
@@ -130,7 +144,18 @@ class Gan(ComposedModel):
             g_loss = self._generator_loss(ops.shape(real)[0], training=True)
             penalized = (g_loss + _penalties(self.generator)) / replicas
         self.optimizer.apply(tape.gradient(penalized, generator_weights), generator_weights)
+        if self.generator_average is not None:
+            self._update_average()
         return self._report(d_loss, g_loss)
+
+    def _update_average(self):
+        # The decay ramps up over the first steps, (1 + t) / (10 + t) after t generator steps, so
+        # the average soon forgets the random initial weights (as tf.train.ExponentialMovingAverage
+        # with num_updates).
+        steps = ops.cast(self.optimizer.iterations, "float32")
+        decay = ops.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
+        for average, weight in zip(self.generator_average.weights, self.generator.weights, strict=True):
+            average.assign(decay * average + (1.0 - decay) * weight)
 
     def test_step(self, data):
         _, real, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -139,8 +164,10 @@ class Gan(ComposedModel):
         )
 
     def generate(self, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
-        """``count`` images in [0, 1] from latent vectors drawn with ``seed``."""
-        return decode_prior_draws(self.generator, count, seed, batch_size)
+        """``count`` images in [0, 1] from latent vectors drawn with ``seed``, by the generator's
+        moving average when the model keeps one."""
+        generator = self.generator_average if self.generator_average is not None else self.generator
+        return decode_prior_draws(generator, count, seed, batch_size)
 
     def get_config(self):
         return {
@@ -149,6 +176,7 @@ class Gan(ComposedModel):
             "label_smoothing": self.label_smoothing,
             "discriminator_steps": self.discriminator_steps,
             "seed": self.seed,
+            "ema_decay": self.ema_decay,
         }
 
 
@@ -177,6 +205,7 @@ def build_gan(spec, config) -> Gan:
         model.label_smoothing,
         model.discriminator_steps,
         seed=config.seed,
+        ema_decay=model.ema_decay,
         name="gan",
     )
     gan(keras.ops.zeros((1, *spec.input_shape)))
@@ -217,7 +246,7 @@ def training_callbacks(config, *, splits, spec, mlflow_run_id=None, **fit) -> li
     from dlpipe.tasks.generation import judge_and_held_out
     from dlpipe.training.generation_monitor import FrechetDistanceMonitor
 
-    # The same judge as the evaluation's: trained on the same first training images.
+    # The same judge as the evaluation's: the same saved classifier, or trained on the same images.
     count = get_task(config.task).train_examples_for_evaluation(spec)
     judge_sample, _ = judge_and_held_out((splits["x_train"][:count], splits["y_train"][:count]))
     return [
@@ -228,6 +257,7 @@ def training_callbacks(config, *, splits, spec, mlflow_run_id=None, **fit) -> li
             count=config.model.frechet_examples,
             grid_every=config.model.sample_grid_every,
             mlflow_run_id=mlflow_run_id,
+            judge_model=config.evaluation.judge_model,
         )
     ]
 

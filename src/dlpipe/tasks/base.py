@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 
+from dlpipe.config.evaluation import EvaluationConfig
 from dlpipe.data.spec import DataSpec
 
 
@@ -39,6 +40,9 @@ class Task:
     # Whether its models answer requests on inputs (served over HTTP, batch prediction); a
     # generator's outputs do not depend on an input.
     served: ClassVar[bool] = True
+    # Whether its evaluation has a classifier judge what the model generates
+    # (``evaluation.judge_model`` names a saved one).
+    judges_samples: ClassVar[bool] = False
 
     def train_examples_for_evaluation(self, spec: DataSpec) -> int:
         """How many of the first training examples the evaluation of ``spec``'s data reads; the
@@ -105,11 +109,13 @@ class Task:
         loss: str,
         batch_size: int,
         train_sample: tuple[np.ndarray, np.ndarray] | None = None,
+        settings: EvaluationConfig | None = None,
     ) -> Evaluation:
         """Score ``model`` on raw test ``inputs`` and their ``targets`` (as loaded).
 
         ``train_sample`` is ``(inputs, targets)`` of the first
-        ``train_examples_for_evaluation(spec)`` training examples, for the tasks that need them.
+        ``train_examples_for_evaluation(spec)`` training examples, for the tasks that need them;
+        ``settings`` the block's ``evaluation`` section (defaults when None).
         """
         raise NotImplementedError
 

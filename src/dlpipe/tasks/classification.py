@@ -81,7 +81,15 @@ class Classification(Task):
         )
 
     def evaluate(
-        self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None
+        self,
+        model,
+        inputs,
+        targets,
+        spec: DataSpec,
+        loss: str,
+        batch_size: int,
+        train_sample=None,
+        settings=None,
     ) -> Evaluation:
         from dlpipe.evaluation.plots import plot_confusion_matrix
 

@@ -11,8 +11,9 @@ from dlpipe.tasks.images import ImageTask
 
 # A generated image counts as recognisable when the judge gives one class at least this probability.
 CONFIDENT = 0.9
-# The judge trains on the first training images; the next ones, real images it never saw, are
-# compared with the test images for the floor of the Fréchet distance.
+# A judge trained on the fly trains on the first training images; the next ones, real images it
+# never saw, are compared with the test images for the floor of the Fréchet distance. (A saved
+# judge may have trained on them: so would a perfect generator's images resemble them.)
 JUDGE_IMAGES = 20_000
 FLOOR_IMAGES = 10_000
 
@@ -31,12 +32,13 @@ class Generation(ImageTask):
     Its model is a ``keras.Model`` with its own ``train_step``/``test_step`` and a method
     ``generate(count, seed)`` returning ``count`` new images as floats in [0, 1]; it may add
     figures of its own through its family's ``evaluation_figures``. The evaluation reports the
-    model's own test scores (``test_<metric>``), then has a classifier that dlpipe trains on the
-    real images (:mod:`dlpipe.evaluation.judge`) judge as many generated images as there are
-    test images: the Fréchet distance between its features of generated and of test images,
-    beside the same distance between as many held-out training images (which the judge never saw)
-    and the test images, the floor a perfect generator would reach; the share it recognises with
-    confidence >= 0.9, beside that share on the test images; and the classes it assigns.
+    model's own test scores (``test_<metric>``), then has a classifier of the real images (the
+    one saved at ``evaluation.judge_model``, or one dlpipe trains; :mod:`dlpipe.evaluation.judge`)
+    judge as many generated images as there are test images: the Fréchet distance between its
+    features of generated and of test images, beside the same distance between as many held-out
+    training images and the test images, the floor a perfect generator would reach; the share
+    it recognises with confidence >= 0.9, beside that share on the test images; and the classes
+    it assigns.
     """
 
     name = "generation"
@@ -51,13 +53,22 @@ class Generation(ImageTask):
         "test_smallest_class_share": "maximize",
     }
     served = False
+    judges_samples = True
     examples_for_evaluation = JUDGE_IMAGES + FLOOR_IMAGES
 
     def compile_metrics(self, loss: str) -> list:
         return []
 
     def evaluate(
-        self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None
+        self,
+        model,
+        inputs,
+        targets,
+        spec: DataSpec,
+        loss: str,
+        batch_size: int,
+        train_sample=None,
+        settings=None,
     ) -> Evaluation:
         from dlpipe.evaluation.generative_plots import plot_class_histogram
         from dlpipe.evaluation.plots import plot_image_grid
@@ -71,7 +82,8 @@ class Generation(ImageTask):
         figures = {"samples": plot_image_grid(samples[:64], [""] * 64, "Images drawn by the model")}
         report: dict = {"num_generated": len(samples)}
         if train_sample is not None and spec.target == "class":
-            judged = judge_samples(samples * scale, train_sample, (inputs, targets), spec)
+            judge_model = settings.judge_model if settings is not None else None
+            judged = judge_samples(samples * scale, train_sample, (inputs, targets), spec, judge_model)
             metrics.update(judged.pop("metrics"))
             report.update(judged)
             figures["generated_classes"] = plot_class_histogram(judged["class_shares"])
@@ -88,12 +100,15 @@ class Generation(ImageTask):
         }
 
 
-def judge_samples(generated, train_sample, test_sample, spec: DataSpec) -> dict:
-    """The judge's verdict on raw ``generated`` images: metrics, class shares and its description."""
-    from dlpipe.evaluation.judge import frechet_distance, train_judge
+def judge_samples(
+    generated, train_sample, test_sample, spec: DataSpec, judge_model: str | None = None
+) -> dict:
+    """The judge's verdict on raw ``generated`` images: metrics, class shares and its description.
+    The judge is the classifier saved at ``judge_model``, or one trained on ``train_sample``."""
+    from dlpipe.evaluation.judge import find_judge, frechet_distance
 
     judge_sample, held_out = judge_and_held_out(train_sample)
-    judge = train_judge(judge_sample, spec)
+    judge = find_judge(judge_sample, spec, judge_model)
     probabilities, generated_features = judge.read(generated)
     test_probabilities, test_features = judge.read(test_sample[0])
     distance = frechet_distance(generated_features, test_features)

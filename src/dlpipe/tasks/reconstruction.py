@@ -44,7 +44,15 @@ class Reconstruction(ImageTask):
         return image_output(x, spec.input_shape[-1], lambda: layer_kwargs, name=name)
 
     def evaluate(
-        self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None
+        self,
+        model,
+        inputs,
+        targets,
+        spec: DataSpec,
+        loss: str,
+        batch_size: int,
+        train_sample=None,
+        settings=None,
     ) -> Evaluation:
         from dlpipe.evaluation.plots import plot_reconstructions
 

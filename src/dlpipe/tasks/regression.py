@@ -52,7 +52,15 @@ class Regression(Task):
         return pd.DataFrame({f"prediction_{i}": outputs[:, i] for i in range(outputs.shape[1])})
 
     def evaluate(
-        self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None
+        self,
+        model,
+        inputs,
+        targets,
+        spec: DataSpec,
+        loss: str,
+        batch_size: int,
+        train_sample=None,
+        settings=None,
     ) -> Evaluation:
         from dlpipe.evaluation.plots import plot_predictions
 

@@ -84,7 +84,15 @@ class SequenceToSequence(Task):
         return [keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")]
 
     def evaluate(
-        self, model, inputs, targets, spec: DataSpec, loss: str, batch_size: int, train_sample=None
+        self,
+        model,
+        inputs,
+        targets,
+        spec: DataSpec,
+        loss: str,
+        batch_size: int,
+        train_sample=None,
+        settings=None,
     ) -> Evaluation:
         """Decode every test input, score the outputs against the targets by edit distance, and
         the teacher-forced loss and token accuracy."""

@@ -18,8 +18,9 @@ METRIC = "val_frechet_distance"
 class FrechetDistanceMonitor(keras.callbacks.Callback):
     """After every epoch, adds ``val_frechet_distance`` to the epoch's logs: the Fréchet
     distance between the features of ``count`` images the model generates (its
-    ``generate(count, seed)``, fixed seed) and of ``count`` validation images, in a classifier
-    trained on ``train_sample`` when the monitor is made (:func:`dlpipe.evaluation.judge.train_judge`). Every
+    ``generate(count, seed)``, fixed seed) and of ``count`` validation images, in the classifier
+    saved at ``judge_model``, or else one trained on ``train_sample`` when the monitor is made
+    (:func:`dlpipe.evaluation.judge.find_judge`). Every
     ``grid_every`` epochs a grid of 36 generated images goes to the MLflow run ``mlflow_run_id``
     (``samples/epoch_NNN.png``), so the run page shows the generator learning.
 
@@ -35,6 +36,7 @@ class FrechetDistanceMonitor(keras.callbacks.Callback):
         count: int,
         grid_every: int = 1,
         mlflow_run_id: str | None = None,
+        judge_model: str | None = None,
     ):
         super().__init__()
         self.validation_images = validation_images[:count]
@@ -42,9 +44,9 @@ class FrechetDistanceMonitor(keras.callbacks.Callback):
         self.count = min(count, len(self.validation_images))
         self.grid_every = grid_every
         self.mlflow_run_id = mlflow_run_id
-        from dlpipe.evaluation.judge import train_judge
+        from dlpipe.evaluation.judge import find_judge
 
-        self.judge = train_judge(train_sample, spec)
+        self.judge = find_judge(train_sample, spec, judge_model)
         self.reference = self.judge.embed(self.validation_images)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -57,6 +57,7 @@ def score_model(
         loss=family_config.training.loss,
         batch_size=family_config.training.batch_size,
         train_sample=(test_split["x_train"], test_split["y_train"]) if "x_train" in test_split else None,
+        settings=family_config.evaluation,
     )
     family = get_family(family_config.model.family)
     if family.evaluation_figures is not None:
