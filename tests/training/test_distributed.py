@@ -11,7 +11,7 @@ from tests.conftest import DATA_DIR, PROJECT_ROOT
 
 # Logical devices must be configured before TensorFlow initialises its runtime, so this runs in a
 # fresh interpreter.
-SCRIPT = textwrap.dedent(
+TWO_CPUS = textwrap.dedent(
     """
     import json, sys
     import tensorflow as tf
@@ -20,6 +20,10 @@ SCRIPT = textwrap.dedent(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
     )
     sys.path.insert(0, {root!r})
+    """
+)
+SCRIPT = TWO_CPUS + textwrap.dedent(
+    """
     from tests.conftest import load_project_params
     from dlpipe.config.data import DatasetConfig
     from dlpipe.config.schema import parse_family
@@ -44,13 +48,52 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_mirrored_strategy_trains_over_two_logical_cpus():
-    code = SCRIPT.format(root=str(PROJECT_ROOT), data_dir=str(DATA_DIR))
+# A model with its own train_step: the GAN updates its generator's moving average in each replica.
+GAN_SCRIPT = TWO_CPUS + textwrap.dedent(
+    """
+    import numpy as np
+    from tests.conftest import load_project_params
+    from dlpipe.config.schema import parse_family
+    from dlpipe.data.loading import load_splits
+    from dlpipe.training.fit import fit_model
+
+    params = load_project_params("smoke")["gan"]
+    params["dataset"]["data_dir"] = {data_dir!r}
+    params["training"].update(strategy="mirrored", verbose=0, batch_size=64)
+    params["evaluation"] = {{"judge_model": None}}
+    config = parse_family("gan", params)
+    splits, info = load_splits(config.dataset, seed=config.seed)
+    model, history = fit_model(config, splits, info, epochs=1, callbacks=[])
+    average, weight = model.generator_average.weights[0], model.generator.weights[0]
+    print(json.dumps({{
+        "replicas": model.distribute_strategy.num_replicas_in_sync,
+        "distributed_variable": type(getattr(average, "value", average)).__name__,
+        "average_lags_the_generator": float(np.abs(average.numpy() - weight.numpy()).max()),
+        "frechet_distance": history["val_frechet_distance"],
+    }}))
+    """
+)
+
+
+def _run_on_two_cpus(script: str) -> dict:
+    code = script.format(root=str(PROJECT_ROOT), data_dir=str(DATA_DIR))
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_mirrored_strategy_trains_over_two_logical_cpus():
+    report = _run_on_two_cpus(SCRIPT)
     assert report["replicas"] == 2
     assert "Mirrored" in report["distributed_variable"]
     assert report["loss"][1] < report["loss"][0]
+
+
+def test_a_gan_keeps_its_generator_average_over_two_logical_cpus():
+    report = _run_on_two_cpus(GAN_SCRIPT)
+    assert report["replicas"] == 2
+    assert "Mirrored" in report["distributed_variable"]
+    assert report["average_lags_the_generator"] > 0.0
+    assert len(report["frechet_distance"]) == 1 and report["frechet_distance"][0] > 0.0

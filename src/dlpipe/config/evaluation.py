@@ -9,7 +9,8 @@ class EvaluationConfig(Strict):
     """How the test scores are made, where a task leaves a choice."""
 
     # The classifier that judges generated images (generation task): a saved Keras classifier of
-    # the dataset's classes, as a .keras file or a versioned catalog folder (its newest version is
-    # taken), e.g. the classifier another pipeline saved. When null, or when nothing is saved
-    # there yet, dlpipe trains one on the fly. The report names the one used.
+    # the dataset's classes: a .keras file, a versioned catalog folder (its newest version) or an
+    # MLflow model URI (models:/dlpipe-cnn/1), e.g. the classifier another pipeline saved. When
+    # null, or when nothing is saved there yet, dlpipe trains one on the fly. The report names
+    # the one used.
     judge_model: str | None = None

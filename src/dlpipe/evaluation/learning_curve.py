@@ -48,7 +48,13 @@ def test_score(
     # A metric the model does not compute itself (one its family's callbacks add): the task's
     # full evaluation reports it.
     evaluation = task.evaluate(
-        model, splits["x_test"], splits["y_test"], spec, config.training.loss, config.training.batch_size
+        model,
+        splits["x_test"],
+        splits["y_test"],
+        spec,
+        config.training.loss,
+        config.training.batch_size,
+        settings=config.evaluation,
     )
     return float(evaluation.metrics[metric])
 

@@ -82,7 +82,13 @@ def train_and_save_block_model(
     )
     model, history = fit_model(config, splits, spec, epochs=config.training.epochs, callbacks=callbacks)
     evaluation = get_task(config.task).evaluate(
-        model, splits["x_test"], splits["y_test"], spec, config.training.loss, config.training.batch_size
+        model,
+        splits["x_test"],
+        splits["y_test"],
+        spec,
+        config.training.loss,
+        config.training.batch_size,
+        settings=config.evaluation,
     )
     for figure in evaluation.figures.values():
         plt.close(figure)
