@@ -61,6 +61,7 @@ GAN_SCRIPT = TWO_CPUS + textwrap.dedent(
     params["dataset"]["data_dir"] = {data_dir!r}
     params["training"].update(strategy="mirrored", verbose=0, batch_size=64)
     params["evaluation"] = {{"judge_model": None}}
+    params["model"]["ema_decay"] = 0.999
     config = parse_family("gan", params)
     splits, info = load_splits(config.dataset, seed=config.seed)
     model, history = fit_model(config, splits, info, epochs=1, callbacks=[])
