@@ -48,6 +48,17 @@ def scratch_overrides(scratch: str) -> dict[str, Any]:
     }
 
 
+def block_judge_model(params: dict[str, Any]) -> str | None:
+    """The block's ``evaluation.judge_model``, a project-relative path made absolute (a benchmark
+    may run from any folder); absolute paths and MLflow model URIs as they are."""
+    from dlpipe.models.transfer_base import MLFLOW_URI_SCHEMES
+
+    judge_model = params.get("evaluation", {}).get("judge_model")
+    if judge_model is None or judge_model.startswith(MLFLOW_URI_SCHEMES) or Path(judge_model).is_absolute():
+        return judge_model
+    return str(PROJECT_ROOT / judge_model)
+
+
 def load_data(params: dict[str, Any], train_limit: int | None, test_limit: int | None = 1000):
     """Real Fashion-MNIST splits through dlpipe's data stage, limited to ``train_limit`` examples."""
     from dlpipe.config.data import DatasetConfig

@@ -14,11 +14,10 @@ fly when there is none). A generator's ratio can then be read against images who
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from common import PROJECT_ROOT, load_data, project_params, report
+from common import block_judge_model, load_data, project_params, report
 
 REAL_IMAGES = 10_000
 
@@ -50,9 +49,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     params = project_params("gan")
-    judge_model = params.get("evaluation", {}).get("judge_model")
-    if judge_model is not None and not Path(judge_model).is_absolute():  # relative to the project
-        judge_model = str(PROJECT_ROOT / judge_model)
+    judge_model = block_judge_model(params)
     limits = {"train_limit": None, "test_limit": None}
     if args.smoke:
         judge_model, limits = None, {"train_limit": 600, "test_limit": 200}
@@ -63,9 +60,10 @@ def main() -> None:
 
     splits, spec = load_data(params, **limits)
     count = get_task("generation").train_examples_for_evaluation(spec)
-    judge_sample, held_out = judge_and_held_out((splits["x_train"][:count], splits["y_train"][:count]))
+    judge_sample, (held_out, held_labels) = judge_and_held_out(
+        (splits["x_train"][:count], splits["y_train"][:count])
+    )
     judge = find_judge(judge_sample, spec, judge_model)
-    held_labels = splits["y_train"][len(judge_sample[0]) : len(judge_sample[0]) + len(held_out)]
     real = held_out[:REAL_IMAGES].astype("float32")
     test_features = judge.embed(splits["x_test"])
     floor = frechet_distance(judge.embed(real), test_features)

@@ -7,7 +7,8 @@ task's judge (the block's `evaluation.judge_model`, by default the `cnn` pipelin
 classifier; trained on the fly when there is none) scores each: the Fréchet distance in its
 features over the train-vs-test floor, the share recognised with confidence >= 0.9 and the
 smallest class share. The moving average changes what is drawn, not how the generator trains, so
-both columns come from the same run.
+both columns come from the same run. The decay ramps up over the first steps; the figures
+end with the one reached.
 
     .venv/bin/python benchmarks/gan_average.py [--epochs 12] [--ema-decay 0.999] [--smoke]
 """
@@ -16,9 +17,8 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from pathlib import Path
 
-from common import PROJECT_ROOT, project_params, report, scratch_overrides
+from common import block_judge_model, project_params, report, scratch_overrides
 
 
 def main() -> None:
@@ -27,11 +27,10 @@ def main() -> None:
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
+    if not 0.0 < args.ema_decay < 1.0:
+        parser.error(f"--ema-decay: {args.ema_decay} draws no average; expected a decay in (0, 1)")
     params = project_params("gan")
-    judge_model = params.get("evaluation", {}).get("judge_model")
-    overrides = {"model.ema_decay": args.ema_decay}
-    if judge_model is not None and not Path(judge_model).is_absolute():  # relative to the project
-        overrides["evaluation.judge_model"] = str(PROJECT_ROOT / judge_model)
+    overrides = {"model.ema_decay": args.ema_decay, "evaluation.judge_model": block_judge_model(params)}
     if args.smoke:
         args.epochs = 1
         overrides = {
@@ -77,7 +76,10 @@ def main() -> None:
                 rows.append(row)
                 print(f"epoch {epoch + 1}: " + "; ".join(_line(*item) for item in row.items()), flush=True)
 
-        fit_model(config, splits, spec, epochs=args.epochs, callbacks=[ScoreBoth()])
+        model, _ = fit_model(config, splits, spec, epochs=args.epochs, callbacks=[ScoreBoth()])
+        # The decay ramps up as (1 + t) / (10 + t) over the generator's first steps t.
+        steps = int(model.optimizer.iterations.numpy())
+        decay_reached = min(config.model.ema_decay, (1 + steps) / (10 + steps))
     print(f"judge: {judge_names.pop()}")
     last = rows[-1]
     figures = {
@@ -88,7 +90,14 @@ def main() -> None:
     figures["average_over_raw_frechet"] = (
         last["average"]["test_frechet_distance"] / last["raw"]["test_frechet_distance"]
     )
-    report({**figures, "epochs": args.epochs, "ema_decay": config.model.ema_decay})
+    report(
+        {
+            **figures,
+            "epochs": args.epochs,
+            "ema_decay": config.model.ema_decay,
+            "decay_reached": decay_reached,
+        }
+    )
 
 
 def _line(name: str, metrics: dict[str, float]) -> str:

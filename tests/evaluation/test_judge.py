@@ -59,6 +59,7 @@ def test_a_saved_classifier_judges_with_its_newest_version(tmp_path):
     assert probabilities.shape == (5, 10)
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
     assert features.shape == (5, 8)  # the newest version's penultimate layer
+    assert features.dtype == np.float32
     assert "2026-12-02T10.00.00.000Z" in judge.description and "clf8" in judge.description
 
 
@@ -81,6 +82,31 @@ def test_a_saved_model_that_is_no_classifier_of_the_data_is_refused_naming_the_k
         load_judge(str(file), image_spec())
     message = str(caught.value)
     assert "evaluation.judge_model" in message and str(file) in message and expected in message, message
+
+
+def test_a_saved_model_without_a_graph_is_refused_naming_the_key(tmp_path):
+    import keras
+
+    from dlpipe.evaluation.judge import load_judge
+    from tests.conftest import image_spec
+
+    @keras.saving.register_keras_serializable(package="tests")
+    class Subclassed(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(10, activation="softmax")
+
+        def call(self, inputs):
+            return self.dense(keras.ops.reshape(inputs, (-1, 784)))
+
+    model = Subclassed()
+    model(np.zeros((1, 28, 28, 1), "float32"))
+    file = tmp_path / "subclassed.keras"
+    model.save(file)
+    with pytest.raises(
+        ValueError, match=r"evaluation\.judge_model: .*'Subclassed' model; expected a functional"
+    ):
+        load_judge(str(file), image_spec())
 
 
 def test_without_a_saved_classifier_a_judge_is_trained_on_the_fly(tmp_path):

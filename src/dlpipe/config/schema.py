@@ -116,11 +116,7 @@ class FamilyConfig(Strict):
             raise ValueError(
                 f"model.initializer.name: 'pretrained' is not supported by the {family.name} family"
             )
-        if self.evaluation.judge_model is not None and not task.judges_samples:
-            raise ValueError(
-                f"evaluation.judge_model: {self.evaluation.judge_model!r} judges generated images, "
-                f"which the {task.name} task does not make; leave it null"
-            )
+        self.evaluation.check_fits_task(task)
         if family.check_config is not None:
             family.check_config(self)
         self._search_space_targets_exist()

@@ -28,9 +28,11 @@ class Judge:
     description: str
 
     def read(self, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """``(class probabilities, penultimate features)`` of raw ``images``, in one pass."""
+        """``(class probabilities, penultimate features)`` of raw ``images``, in one pass, as
+        float32 whatever the network computes in (a bfloat16 classifier's features would
+        otherwise be averaged in bfloat16)."""
         probabilities, features = self.network.predict(images, batch_size=batch_size, verbose=0)
-        return probabilities, features
+        return np.asarray(probabilities, np.float32), np.asarray(features, np.float32)
 
     def embed(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         return self.read(images, batch_size)[1]
@@ -101,19 +103,26 @@ def load_judge(judge_model: str, spec: DataSpec) -> Judge | None:
     there. Raises ValueError naming the key when it is not a softmax classifier of ``spec``'s
     raw images and classes."""
     from dlpipe.models.pretrained import load_saved_model
-    from dlpipe.models.transfer_base import BaseModelNotFoundError, saved_model_file
+    from dlpipe.models.transfer_base import MLFLOW_URI_SCHEMES, BaseModelNotFoundError, saved_model_file
 
     try:
         file = saved_model_file(judge_model, JUDGE_MODEL_KEY)
-    except BaseModelNotFoundError:
+    except BaseModelNotFoundError as err:
+        if judge_model.startswith(MLFLOW_URI_SCHEMES):  # a model named in a store must be there
+            raise ValueError(str(err)) from err
         return None
-    key = (str(file.resolve()), file.stat().st_mtime_ns)
+    key = (str(file.resolve()), file.stat().st_mtime_ns, spec.name, tuple(spec.input_shape), spec.num_classes)
     if key in _JUDGES:
         return _JUDGES[key]
     try:
         classifier = load_saved_model(file, compile=False)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear error
         raise ValueError(f"{JUDGE_MODEL_KEY}: cannot load {file} as a Keras model: {err}") from err
+    if not hasattr(classifier, "inputs"):  # a subclassed model (a saved GAN, a VAE) has no graph to cut
+        raise ValueError(
+            f"{JUDGE_MODEL_KEY}: {file} holds a '{type(classifier).__name__}' model; expected a "
+            "functional or sequential softmax classifier of the raw images"
+        )
     head = classifier.layers[-1]
     expected_input = (None, *spec.input_shape)
     problems = []

@@ -6,8 +6,9 @@ other, each with its own optimizer: ``discriminator_steps`` updates of the discr
 and a generated batch (real labels smoothed to ``1 - label_smoothing``), then one update of the
 generator towards the discriminator calling its images real. Neither loss says how good the
 images are, so every epoch ends by measuring it: the Fréchet distance between the features of
-generated and of validation images, in a classifier dlpipe trains on the real images
-(``val_frechet_distance``, which early stopping and tuning watch).
+generated and of validation images, in the features of a classifier of the real images
+(``evaluation.judge_model``, or one trained on the fly; ``val_frechet_distance``, which early
+stopping and tuning watch).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class GanModelConfig(ModelConfigBase):
     # When above 0, the images are drawn by an exponential moving average of the generator's
     # weights, updated after every generator step with this decay (ramped up over the first
     # steps), which smooths the step-to-step oscillation of adversarial training. Off by default:
-    # over the few epochs a CPU run trains, the average lags the improving generator (benchmark
-    # 15: 0.999 drew images 8 % further from the test set than the generator after 6 epochs).
+    # over the few epochs a CPU run trains, the average lags the still-improving generator
+    # (benchmark 15).
     ema_decay: float = Field(0.0, ge=0.0, lt=1.0)
     # Generated and validation images compared after every epoch, and how often a grid of
     # samples goes to the run's MLflow artifacts (`samples/`).

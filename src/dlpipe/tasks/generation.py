@@ -19,11 +19,11 @@ FLOOR_IMAGES = 10_000
 
 
 def judge_and_held_out(train_sample: tuple[np.ndarray, np.ndarray]):
-    """``((images, labels) the judge trains on, held-out images)``: the first ``JUDGE_IMAGES``
-    (at most two thirds of a smaller sample), and the rest."""
+    """``((images, labels) a judge trained on the fly trains on, (images, labels) held out)``: the
+    first ``JUDGE_IMAGES`` (at most two thirds of a smaller sample), and the rest."""
     images, labels = train_sample
     cut = min(JUDGE_IMAGES, (2 * len(images)) // 3)
-    return (images[:cut], labels[:cut]), images[cut:]
+    return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
 
 
 class Generation(ImageTask):
@@ -113,7 +113,7 @@ def judge_samples(
     test_probabilities, test_features = judge.read(test_sample[0])
     distance = frechet_distance(generated_features, test_features)
     # As many real images as generated ones, so both distances carry the same sampling noise.
-    floor = frechet_distance(judge.embed(held_out[: len(generated)]), test_features)
+    floor = frechet_distance(judge.embed(held_out[0][: len(generated)]), test_features)
     counts = np.bincount(np.argmax(probabilities, axis=-1), minlength=spec.num_classes)
     shares = counts / max(1, len(generated))
     metrics = {
