@@ -45,6 +45,7 @@ def main() -> None:
             {
                 **scratch_overrides(scratch),
                 "model.latent_dim": args.latent_dim,
+                "model.sampling": "prior",
                 **limits,
             },
         )

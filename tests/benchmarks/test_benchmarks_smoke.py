@@ -46,6 +46,11 @@ BENCHMARKS = {
         "gru_test_accuracy_median",
     ],
     "vae_beta.py": ["beta_1_frechet_over_floor", "beta_1_negative_elbo"],
+    "vae_sampling.py": [
+        "prior_frechet_over_floor",
+        "mixture_1_frechet_over_floor",
+        "mixture_2_frechet_over_floor",
+    ],
     "gan_average.py": ["raw_frechet_distance_over_floor", "average_frechet_distance_over_floor"],
     "frechet_calibration.py": ["floor", "blur_0.5px_over_floor", "noise_10_over_floor", "flipped_over_floor"],
     "seq2seq_attention.py": ["none_word_error_rate", "additive_word_error_rate_longest", "dot_fit_s"],

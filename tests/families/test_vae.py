@@ -10,6 +10,7 @@ import pytest
 from dlpipe.config.schema import parse_family, with_overrides
 from dlpipe.data.loading import load_splits
 from dlpipe.families import get_family
+from dlpipe.models.deconv import decode_prior_draws
 from dlpipe.tasks import get_task
 from dlpipe.training.fit import fit_model
 from tests.conftest import load_project_params
@@ -28,6 +29,8 @@ BAD_VALUES = {
         "val_negative_elbo",
     ),
     "task the family cannot learn": ({"task": "classification"}, "vae.task", "generation"),
+    "unknown sampling": ({"model.sampling": "posterior"}, "vae.model.sampling", "posterior"),
+    "mixture without components": ({"model.mixture_components": 0}, "vae.model.mixture_components", "0"),
 }
 
 
@@ -99,3 +102,39 @@ def test_draws_images_from_the_prior_and_plots_a_2d_latent_space(tmp_path):
         metrics
     )
     assert list(evaluation.report["class_shares"]) == spec.class_names
+
+
+def test_draws_from_a_mixture_fitted_to_the_training_codes_and_saved_with_the_model(tmp_path):
+    overrides = {"model.latent_dim": 4, "model.sampling": "fitted_mixture", "model.mixture_components": 3}
+    config, splits, spec, model, _ = _trained(tmp_path, overrides)
+    # Fitted when training ended, on the training images' latent means: after an M-step of
+    # expectation-maximisation the components' weighted mean is the data's mean.
+    codes = model.encode(splits["x_train"])
+    weights = model.mixture_weights.numpy()
+    assert weights.sum() == pytest.approx(1.0, abs=1e-5) and (weights > 0).all()
+    np.testing.assert_allclose(weights @ model.mixture_means.numpy(), codes.mean(axis=0), atol=1e-4)
+    assert not np.allclose(model.mixture_scale_tril.numpy(), np.eye(4))
+
+    path = tmp_path / "vae.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    drawn = reloaded.generate(16, seed=5)
+    np.testing.assert_allclose(drawn, model.generate(16, seed=5), atol=1e-5)
+    assert not np.allclose(drawn, decode_prior_draws(reloaded.decoder, 16, seed=5), atol=1e-3)
+    own = get_family("vae").evaluation_figures(reloaded, splits["x_test"], splits["y_test"], spec)
+    assert "prior_samples" in own
+    # Draws come from the mixture's variables: all weight on one narrow component decodes to
+    # (nearly) that component's mean.
+    centre = np.array([1.5, -0.5, 0.25, 2.0])
+    reloaded.mixture_weights.assign([0.0, 1.0, 0.0])
+    reloaded.mixture_means.assign(np.stack([np.zeros(4), centre, np.zeros(4)]))
+    reloaded.mixture_scale_tril.assign(np.broadcast_to(1e-4 * np.eye(4), (3, 4, 4)))
+    expected = reloaded.decoder.predict(np.tile(centre, (4, 1)).astype("float32"), verbose=0)
+    np.testing.assert_allclose(reloaded.generate(4, seed=1), expected, atol=1e-3)
+
+
+def test_a_model_of_the_prior_refuses_to_fit_a_mixture(tmp_path):
+    _, splits, _, model, _ = _trained(tmp_path, {"model.latent_dim": 2, "model.sampling": "prior"})
+    assert model.mixture_components == 0
+    with pytest.raises(ValueError, match="no mixture components"):
+        model.fit_mixture(splits["x_train"][:16])

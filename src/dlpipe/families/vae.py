@@ -5,7 +5,10 @@ latent vector is drawn from it by the reparameterisation ``z = mean + exp(log_va
 (so gradients flow through the draw), and the decoder's transposed convolutions map it back to
 an image. The loss per image is the reconstruction error summed over pixels plus ``beta`` times
 the KL divergence of that Gaussian from the standard normal prior; with ``beta = 1`` it is the
-negative evidence lower bound (ELBO). New images are decoded from draws of the prior.
+negative evidence lower bound (ELBO). New images are decoded from draws of the prior, or, with
+``model.sampling: fitted_mixture``, of a Gaussian mixture fitted to the training images' latent
+means once training ends (ex-post density estimation): the prior also covers regions no training
+image encodes to, which decode to blurred, in-between images.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dlpipe.models.deconv import (
     dense_to_feature_map,
     image_output,
 )
+from dlpipe.models.latent_mixture import draw_from_mixture, fit_latent_mixture
 from dlpipe.models.preprocessing import model_inputs, pixel_scale
 from dlpipe.training.optimizers import compile_optimizer_only
 
@@ -45,6 +49,11 @@ class VaeModelConfig(ModelConfigBase):
     beta: float = Field(1.0, ge=0.0)  # weight of the KL term (beta-VAE); 1 is the ELBO
     # The KL weight grows linearly from 0 at the first epoch to beta after this many epochs.
     kl_warmup_epochs: NonNegativeInt = 0
+    # What new images are decoded from: draws of the standard normal prior, or of a Gaussian
+    # mixture with `mixture_components` full-covariance components fitted to the latent means of
+    # the training images after training.
+    sampling: Literal["prior", "fitted_mixture"] = "prior"
+    mixture_components: PositiveInt = 10
 
 
 @keras.saving.register_keras_serializable(package="dlpipe")
@@ -67,6 +76,7 @@ class VariationalAutoencoder(ComposedModel):
         reconstruction: str = "binary_crossentropy",
         beta: float = 1.0,
         seed=None,
+        mixture_components: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -77,6 +87,20 @@ class VariationalAutoencoder(ComposedModel):
         self.seed = seed
         self.latent_dim = int(decoder.inputs[0].shape[-1])
         self.kl_weight = keras.Variable(beta, trainable=False, name="kl_weight")
+        # The density new images are drawn from when `mixture_components` > 0 (fitted by
+        # `fit_mixture`), kept in variables so a saved model draws as the trained one did.
+        self.mixture_components = mixture_components
+        if mixture_components:
+            shape = (mixture_components, self.latent_dim)
+            self.mixture_weights = keras.Variable(
+                np.full(mixture_components, 1.0 / mixture_components), trainable=False, name="mixture_weights"
+            )
+            self.mixture_means = keras.Variable(np.zeros(shape), trainable=False, name="mixture_means")
+            self.mixture_scale_tril = keras.Variable(
+                np.broadcast_to(np.eye(self.latent_dim), (*shape, self.latent_dim)),
+                trainable=False,
+                name="mixture_scale_tril",
+            )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
 
@@ -135,14 +159,30 @@ class VariationalAutoencoder(ComposedModel):
         """Latent means of raw images."""
         return self.encoder.predict(inputs, batch_size=batch_size, verbose=0)[0]
 
+    def fit_mixture(self, inputs: np.ndarray, seed: int = 0) -> None:
+        """Fit the model's Gaussian mixture to the latent means of the raw images ``inputs``;
+        ``generate`` draws from it from then on."""
+        if not self.mixture_components:
+            raise ValueError("this model draws from the prior: it was built with no mixture components")
+        weights, means, scale_tril = fit_latent_mixture(self.encode(inputs), self.mixture_components, seed)
+        self.mixture_weights.assign(weights)
+        self.mixture_means.assign(means)
+        self.mixture_scale_tril.assign(scale_tril)
+
     def generate(self, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
-        """``count`` images in [0, 1] decoded from draws of the standard normal prior."""
-        return decode_prior_draws(self.decoder, count, seed, batch_size)
+        """``count`` images in [0, 1] decoded from ``count`` draws, made with ``seed``, of the
+        fitted mixture when the model has one, otherwise of the standard normal prior."""
+        if not self.mixture_components:
+            return decode_prior_draws(self.decoder, count, seed, batch_size)
+        mixture = (self.mixture_weights.numpy(), self.mixture_means.numpy(), self.mixture_scale_tril.numpy())
+        latent = draw_from_mixture(*mixture, count, seed)
+        return self.decoder.predict(latent, batch_size=batch_size, verbose=0)
 
     def evaluation_figures(self, inputs, labels, spec) -> dict:
-        """Test reconstructions, test latent means by class, and the decoded latent plane (2-D only)."""
+        """Test reconstructions, test latent means by class, the decoded latent plane (2-D only)
+        and, when the model draws from a fitted mixture, images drawn from the prior beside it."""
         from dlpipe.evaluation.generative_plots import plot_image_manifold, plot_latent_means
-        from dlpipe.evaluation.plots import plot_reconstructions
+        from dlpipe.evaluation.plots import plot_image_grid, plot_reconstructions
 
         scale = pixel_scale(spec)
         figures = {
@@ -159,6 +199,9 @@ class VariationalAutoencoder(ComposedModel):
                 means = PCA(n_components=2, random_state=0).fit_transform(means)
                 title += f" (first 2 principal components of {self.latent_dim})"
             figures["latent_means"] = plot_latent_means(means, labels, spec.class_names, title)
+        if self.mixture_components:
+            drawn = decode_prior_draws(self.decoder, 64, seed=0)
+            figures["prior_samples"] = plot_image_grid(drawn, [""] * 64, "Images drawn from the prior")
         if self.latent_dim == 2:
             from scipy.stats import norm
 
@@ -175,6 +218,7 @@ class VariationalAutoencoder(ComposedModel):
             "reconstruction": self.reconstruction,
             "beta": self.beta,
             "seed": self.seed,
+            "mixture_components": self.mixture_components,
         }
 
 
@@ -208,7 +252,13 @@ def build_vae(spec, config) -> VariationalAutoencoder:
     decoder = keras.Model(latent, images, name="decoder")
 
     vae = VariationalAutoencoder(
-        encoder, decoder, config.training.loss, model.beta, seed=config.seed, name="vae"
+        encoder,
+        decoder,
+        config.training.loss,
+        model.beta,
+        seed=config.seed,
+        mixture_components=model.mixture_components if model.sampling == "fitted_mixture" else 0,
+        name="vae",
     )
     vae(keras.ops.zeros((1, *spec.input_shape)))  # build the weights before the traced train step
     return vae
@@ -217,6 +267,11 @@ def build_vae(spec, config) -> VariationalAutoencoder:
 def check_data(spec, config) -> None:
     # The generation task has checked that the inputs are images.
     check_decodes_to_input_size(spec.input_shape, config.model.encoder, config.model.decoder)
+
+
+def fit_sampling_density(model: VariationalAutoencoder, config, train_inputs: np.ndarray) -> None:
+    if config.model.sampling == "fitted_mixture":
+        model.fit_mixture(train_inputs, seed=config.seed)
 
 
 def warm_up(config, **fit) -> list:
@@ -239,5 +294,6 @@ FAMILY = register(
         evaluation_figures=model_figures,
         check_data=check_data,
         callbacks=warm_up,
+        after_training=fit_sampling_density,
     )
 )

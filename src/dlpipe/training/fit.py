@@ -155,6 +155,8 @@ def fit_model(
     logger.info(
         "fit: %d epoch(s) on %d examples in %.2f s", epochs_run, num_train, time.perf_counter() - started
     )
+    if family.after_training is not None:
+        family.after_training(model, config, splits["x_train"][:train_subset])
     return model, history
 
 
