@@ -8,6 +8,7 @@ draws, scored by the block's judge (`evaluation.judge_model`, by default the `cn
 classifier): the share recognised with confidence >= 0.9, the Fréchet distance in its features
 over the train-vs-test floor, and the smallest class share. K = 1 is a single Gaussian with the
 codes' mean and covariance: it separates what the codes' spread and what their clusters add.
+A model saved with a mixture also draws from its own (`saved_mixture`, what its run judged).
 
     .venv/bin/python benchmarks/vae_sampling.py [--model data/06_models/vae/model.keras]
         [--components 1 10 20] [--smoke]
@@ -88,6 +89,8 @@ def main() -> None:
                 flush=True,
             )
 
+        if getattr(model, "mixture_components", 0):
+            score("saved_mixture", model.generate(draws, seed=0))  # the run's own evaluation draws
         score("prior", decode_prior_draws(model.decoder, draws, seed=0))
         for components in args.components:
             latent = draw_from_mixture(*fit_latent_mixture(codes, components, config.seed), draws, seed=0)

@@ -69,7 +69,7 @@ def test_loss_terms_are_the_reconstruction_and_the_analytic_kl(tmp_path):
 
 
 def test_draws_images_from_the_prior_and_plots_a_2d_latent_space(tmp_path):
-    config, splits, spec, model, _ = _trained(tmp_path, {"model.latent_dim": 2})
+    config, splits, spec, model, _ = _trained(tmp_path, {"model.latent_dim": 2, "model.sampling": "prior"})
     path = tmp_path / "vae.keras"
     model.save(path)
     reloaded = keras.models.load_model(path)
@@ -109,11 +109,12 @@ def test_draws_from_a_mixture_fitted_to_the_training_codes_and_saved_with_the_mo
     config, splits, spec, model, _ = _trained(tmp_path, overrides)
     # Fitted when training ended, on the training images' latent means: after an M-step of
     # expectation-maximisation the components' weighted mean is the data's mean.
+    mixture = model.mixture
     codes = model.encode(splits["x_train"])
-    weights = model.mixture_weights.numpy()
+    weights = mixture.component_weights.numpy()
     assert weights.sum() == pytest.approx(1.0, abs=1e-5) and (weights > 0).all()
-    np.testing.assert_allclose(weights @ model.mixture_means.numpy(), codes.mean(axis=0), atol=1e-4)
-    assert not np.allclose(model.mixture_scale_tril.numpy(), np.eye(4))
+    np.testing.assert_allclose(weights @ mixture.means.numpy(), codes.mean(axis=0), atol=1e-4)
+    assert not np.allclose(mixture.scale_tril.numpy(), np.eye(4))
 
     path = tmp_path / "vae.keras"
     model.save(path)
@@ -123,18 +124,34 @@ def test_draws_from_a_mixture_fitted_to_the_training_codes_and_saved_with_the_mo
     assert not np.allclose(drawn, decode_prior_draws(reloaded.decoder, 16, seed=5), atol=1e-3)
     own = get_family("vae").evaluation_figures(reloaded, splits["x_test"], splits["y_test"], spec)
     assert "prior_samples" in own
-    # Draws come from the mixture's variables: all weight on one narrow component decodes to
+    # Draws come from the mixture's weights: all weight on one narrow component decodes to
     # (nearly) that component's mean.
     centre = np.array([1.5, -0.5, 0.25, 2.0])
-    reloaded.mixture_weights.assign([0.0, 1.0, 0.0])
-    reloaded.mixture_means.assign(np.stack([np.zeros(4), centre, np.zeros(4)]))
-    reloaded.mixture_scale_tril.assign(np.broadcast_to(1e-4 * np.eye(4), (3, 4, 4)))
+    reloaded.mixture.component_weights.assign([0.0, 1.0, 0.0])
+    reloaded.mixture.means.assign(np.stack([np.zeros(4), centre, np.zeros(4)]))
+    reloaded.mixture.scale_tril.assign(np.broadcast_to(1e-4 * np.eye(4), (3, 4, 4)))
     expected = reloaded.decoder.predict(np.tile(centre, (4, 1)).astype("float32"), verbose=0)
     np.testing.assert_allclose(reloaded.generate(4, seed=1), expected, atol=1e-3)
 
 
-def test_a_model_of_the_prior_refuses_to_fit_a_mixture(tmp_path):
-    _, splits, _, model, _ = _trained(tmp_path, {"model.latent_dim": 2, "model.sampling": "prior"})
-    assert model.mixture_components == 0
+def test_a_mixture_never_fitted_refuses_to_draw_and_a_prior_model_to_fit_one(tmp_path):
+    overrides = {"model.latent_dim": 2, "model.sampling": "fitted_mixture", "model.mixture_components": 2}
+    config, splits, spec, _, _ = _trained(tmp_path, overrides)
+    unfitted = get_family("vae").build(spec, config)  # what a checkpoint during training holds
+    with pytest.raises(ValueError, match="never fitted"):
+        unfitted.generate(4)
+    _, _, _, prior_model, _ = _trained(tmp_path / "prior", {"model.latent_dim": 2, "model.sampling": "prior"})
+    assert prior_model.mixture_components == 0
     with pytest.raises(ValueError, match="no mixture components"):
-        model.fit_mixture(splits["x_train"][:16])
+        prior_model.fit_mixture(splits["x_train"][:16])
+
+
+def test_more_components_than_training_images_is_refused_before_training(tmp_path):
+    block = with_overrides(
+        shrunk_block(BLOCK, tmp_path, epochs=1),
+        {"model.sampling": "fitted_mixture", "model.mixture_components": 50},
+    )
+    config = parse_family("vae", with_overrides(block, {"dataset.train_limit": 40}))
+    splits, spec = load_splits(config.dataset, config.seed)
+    with pytest.raises(ValueError, match=r"vae.model.mixture_components: 50 .* at most \d+"):
+        get_family("vae").check_data(spec, config)

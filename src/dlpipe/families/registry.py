@@ -66,8 +66,8 @@ class Family:
     # training): ``callbacks(config, splits=..., spec=..., mlflow_run_id=...)``.
     callbacks: Callable[..., list] | None = None
     # Work on the trained model once its final weights are in place, at the end of every fit
-    # (tuning trials included): ``after_training(model, config, train_inputs)`` with the raw
-    # training inputs of that fit (the VAE fits the density it draws new images from).
+    # whose model is kept (not a tuning trial's): ``after_training(model, config, train_inputs)``
+    # with the raw training inputs of that fit (the VAE fits the density it draws new images from).
     after_training: Callable[..., None] | None = None
     # Whether ``model.initializer.name: pretrained`` can copy a saved model's weights in.
     supports_pretrained: bool = True

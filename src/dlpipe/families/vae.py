@@ -34,7 +34,7 @@ from dlpipe.models.deconv import (
     dense_to_feature_map,
     image_output,
 )
-from dlpipe.models.latent_mixture import draw_from_mixture, fit_latent_mixture
+from dlpipe.models.latent_mixture import LatentMixture
 from dlpipe.models.preprocessing import model_inputs, pixel_scale
 from dlpipe.training.optimizers import compile_optimizer_only
 
@@ -87,20 +87,10 @@ class VariationalAutoencoder(ComposedModel):
         self.seed = seed
         self.latent_dim = int(decoder.inputs[0].shape[-1])
         self.kl_weight = keras.Variable(beta, trainable=False, name="kl_weight")
-        # The density new images are drawn from when `mixture_components` > 0 (fitted by
-        # `fit_mixture`), kept in variables so a saved model draws as the trained one did.
+        # The density new images are drawn from when `mixture_components` > 0.
         self.mixture_components = mixture_components
         if mixture_components:
-            shape = (mixture_components, self.latent_dim)
-            self.mixture_weights = keras.Variable(
-                np.full(mixture_components, 1.0 / mixture_components), trainable=False, name="mixture_weights"
-            )
-            self.mixture_means = keras.Variable(np.zeros(shape), trainable=False, name="mixture_means")
-            self.mixture_scale_tril = keras.Variable(
-                np.broadcast_to(np.eye(self.latent_dim), (*shape, self.latent_dim)),
-                trainable=False,
-                name="mixture_scale_tril",
-            )
+            self.mixture = LatentMixture(mixture_components, self.latent_dim, name="mixture")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
 
@@ -164,19 +154,14 @@ class VariationalAutoencoder(ComposedModel):
         ``generate`` draws from it from then on."""
         if not self.mixture_components:
             raise ValueError("this model draws from the prior: it was built with no mixture components")
-        weights, means, scale_tril = fit_latent_mixture(self.encode(inputs), self.mixture_components, seed)
-        self.mixture_weights.assign(weights)
-        self.mixture_means.assign(means)
-        self.mixture_scale_tril.assign(scale_tril)
+        self.mixture.fit(self.encode(inputs), seed)
 
     def generate(self, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
         """``count`` images in [0, 1] decoded from ``count`` draws, made with ``seed``, of the
         fitted mixture when the model has one, otherwise of the standard normal prior."""
         if not self.mixture_components:
             return decode_prior_draws(self.decoder, count, seed, batch_size)
-        mixture = (self.mixture_weights.numpy(), self.mixture_means.numpy(), self.mixture_scale_tril.numpy())
-        latent = draw_from_mixture(*mixture, count, seed)
-        return self.decoder.predict(latent, batch_size=batch_size, verbose=0)
+        return self.decoder.predict(self.mixture.draw(count, seed), batch_size=batch_size, verbose=0)
 
     def evaluation_figures(self, inputs, labels, spec) -> dict:
         """Test reconstructions, test latent means by class, the decoded latent plane (2-D only)
@@ -267,10 +252,22 @@ def build_vae(spec, config) -> VariationalAutoencoder:
 def check_data(spec, config) -> None:
     # The generation task has checked that the inputs are images.
     check_decodes_to_input_size(spec.input_shape, config.model.encoder, config.model.decoder)
+    if config.model.sampling == "fitted_mixture":
+        _check_enough_codes(config.model.mixture_components, spec.num_train)
+
+
+def _check_enough_codes(components: int, count: int) -> None:
+    if count < components:
+        raise ValueError(
+            f"vae.model.mixture_components: {components} components cannot be fitted to the codes of "
+            f"{count} training images; expected at most {count} (or model.sampling: prior)"
+        )
 
 
 def fit_sampling_density(model: VariationalAutoencoder, config, train_inputs: np.ndarray) -> None:
+    """With ``model.sampling: fitted_mixture``, fit the model's mixture to the codes of ``train_inputs``."""
     if config.model.sampling == "fitted_mixture":
+        _check_enough_codes(config.model.mixture_components, len(train_inputs))
         model.fit_mixture(train_inputs, seed=config.seed)
 
 

@@ -56,6 +56,7 @@ def fit_model(
     validation_subset: int | None = None,
     mlflow_run_id: str | None = None,
     dataset_cache: dict | None = None,
+    finish: bool = True,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Build the block's family model under the configured strategy, compile and fit it.
 
@@ -68,7 +69,8 @@ def fit_model(
     ``callbacks`` has one), logging to
     ``mlflow_run_id`` when given. Passing the same ``dataset_cache`` dict to several calls (the
     trials of a study) reuses their tf.data pipelines and filled caches instead of rebuilding them
-    for every model.
+    for every model. With ``finish`` (the default) the family's ``after_training`` work is done
+    on the trained model before it is returned (the VAE fits the mixture it draws from).
 
     Raises:
         ValueError: the family or its task cannot learn this data (checked before the model is built).
@@ -155,7 +157,7 @@ def fit_model(
     logger.info(
         "fit: %d epoch(s) on %d examples in %.2f s", epochs_run, num_train, time.perf_counter() - started
     )
-    if family.after_training is not None:
+    if finish and family.after_training is not None:
         family.after_training(model, config, splits["x_train"][:train_subset])
     return model, history
 

@@ -139,6 +139,8 @@ class TrialRunner:
                     train_subset=tuning.train_subset,
                     validation_subset=tuning.validation_subset,
                     mlflow_run_id=run_id,
+                    # A trial is scored by its history and its model thrown away.
+                    finish=False,
                     dataset_cache=self.datasets,
                 )
             scores = history.get(tuning.metric)
