@@ -59,6 +59,14 @@ def block_judge_model(params: dict[str, Any]) -> str | None:
     return str(PROJECT_ROOT / judge_model)
 
 
+def judge_line(metrics: dict[str, float]) -> str:
+    """The judge's three figures of one set of drawn images (``judge_samples``'s metrics), on one line."""
+    return (
+        f"Fréchet/floor {metrics['test_frechet_distance_over_floor']:.1f}, confident "
+        f"{metrics['test_confident_share']:.3f}, smallest class {metrics['test_smallest_class_share']:.3f}"
+    )
+
+
 def load_data(params: dict[str, Any], train_limit: int | None, test_limit: int | None = 1000):
     """Real Fashion-MNIST splits through dlpipe's data stage, limited to ``train_limit`` examples."""
     from dlpipe.config.data import DatasetConfig

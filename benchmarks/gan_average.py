@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from common import block_judge_model, project_params, report, scratch_overrides
+from common import block_judge_model, judge_line, project_params, report, scratch_overrides
 
 
 def main() -> None:
@@ -74,7 +74,10 @@ def main() -> None:
                     judge_names.add(judged["judge"])
                     row[name] = judged["metrics"]
                 rows.append(row)
-                print(f"epoch {epoch + 1}: " + "; ".join(_line(*item) for item in row.items()), flush=True)
+                print(
+                    f"epoch {epoch + 1}: " + "; ".join(f"{name} {judge_line(m)}" for name, m in row.items()),
+                    flush=True,
+                )
 
         model, _ = fit_model(config, splits, spec, epochs=args.epochs, callbacks=[ScoreBoth()])
         # The decay ramps up as (1 + t) / (10 + t) over the generator's first steps t.
@@ -97,13 +100,6 @@ def main() -> None:
             "ema_decay": config.model.ema_decay,
             "decay_reached": decay_reached,
         }
-    )
-
-
-def _line(name: str, metrics: dict[str, float]) -> str:
-    return (
-        f"{name} Fréchet/floor {metrics['test_frechet_distance_over_floor']:.1f}, confident "
-        f"{metrics['test_confident_share']:.3f}, smallest class {metrics['test_smallest_class_share']:.3f}"
     )
 
 

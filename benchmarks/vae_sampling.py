@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from common import PROJECT_ROOT, block_judge_model, project_params, report, scratch_overrides
+from common import PROJECT_ROOT, block_judge_model, judge_line, project_params, report, scratch_overrides
 
 
 def main() -> None:
@@ -82,12 +82,7 @@ def main() -> None:
             figures[f"{name}_confident_share"] = metrics["test_confident_share"]
             figures[f"{name}_frechet_over_floor"] = metrics["test_frechet_distance_over_floor"]
             figures[f"{name}_smallest_class_share"] = metrics["test_smallest_class_share"]
-            print(
-                f"{name}: confident {metrics['test_confident_share']:.3f}, Fréchet/floor "
-                f"{metrics['test_frechet_distance_over_floor']:.1f}, smallest class "
-                f"{metrics['test_smallest_class_share']:.3f}",
-                flush=True,
-            )
+            print(f"{name}: {judge_line(metrics)}", flush=True)
 
         if getattr(model, "mixture_components", 0):
             score("saved_mixture", model.generate(draws, seed=0))  # the run's own evaluation draws

@@ -265,9 +265,10 @@ def _check_enough_codes(components: int, count: int) -> None:
 
 
 def fit_sampling_density(model: VariationalAutoencoder, config, train_inputs: np.ndarray) -> None:
-    """With ``model.sampling: fitted_mixture``, fit the model's mixture to the codes of ``train_inputs``."""
-    if config.model.sampling == "fitted_mixture":
-        _check_enough_codes(config.model.mixture_components, len(train_inputs))
+    """When the model draws from a mixture (``model.sampling: fitted_mixture``), fit it to the
+    codes of ``train_inputs``."""
+    if model.mixture_components:
+        _check_enough_codes(model.mixture_components, len(train_inputs))
         model.fit_mixture(train_inputs, seed=config.seed)
 
 
